@@ -1,0 +1,25 @@
+"""checkpoints/last.ckpt after every epoch, written atomically (a crash never leaves half a file)."""
+
+from __future__ import annotations
+
+import os
+
+import lightning as L
+
+from sae_lab.artifacts import RunDir
+
+
+class LastCheckpoint(L.Callback):
+    def __init__(self, run: RunDir, every_n_epochs: int = 1) -> None:
+        self.run = run
+        self.every_n_epochs = max(1, int(every_n_epochs))
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
+        if (trainer.current_epoch + 1) % self.every_n_epochs and not last_epoch:
+            return
+        path = self.run.last_checkpoint
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        trainer.save_checkpoint(tmp)
+        os.replace(tmp, path)

@@ -1,0 +1,69 @@
+"""At each eval epoch: reconstruction + health metrics per member -> metrics.csv and the logger,
+and each member's decoder and firing counts -> snapshots/seed{S}/epoch{E}.safetensors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+
+from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
+from sae_lab.metrics import active_per_token, firing_counts, reconstruction_metrics
+from sae_lab.sae.base import MemberSAE
+
+
+@torch.no_grad()
+def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
+                     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Metrics [E] per name and firing counts [E, d_sae] of every member on the eval set `x`."""
+    x_hats, actives, counts = [], [], None
+    for start in range(0, len(x), chunk_size):
+        z, x_hat = sae(x[start:start + chunk_size])
+        x_hats.append(x_hat)
+        actives.append(active_per_token(z))
+        c = firing_counts(z)
+        counts = c if counts is None else counts + c
+    assert counts is not None, "the eval set is empty"
+    metrics = reconstruction_metrics(x, torch.cat(x_hats, dim=1), torch.cat(actives, dim=1), counts)
+    return metrics, counts
+
+
+class EvalCallback(L.Callback):
+    """Evaluates at epoch 0 (the initialisation) and after every epoch listed in `eval_epochs`."""
+
+    def __init__(self, run: RunDir, eval_epochs: Sequence[int], chunk_size: int = 4096) -> None:
+        self.run = run
+        self.eval_epochs = set(int(e) for e in eval_epochs)
+        self.chunk_size = chunk_size
+        # Rows already written by an earlier, resumed attempt are kept.
+        self.rows: list[dict] = run.read_metrics() if run.metrics_csv.is_file() else []
+        self.last: dict[int, dict] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if 0 in self.eval_epochs and trainer.current_epoch == 0 and trainer.global_step == 0:
+            self.evaluate(trainer, pl_module, 0)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch = trainer.current_epoch + 1  # epoch E = after E full passes
+        if epoch in self.eval_epochs:
+            self.evaluate(trainer, pl_module, epoch)
+
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
+        sae: MemberSAE = pl_module.sae
+        metrics, counts = evaluate_members(sae, trainer.datamodule.eval_data, self.chunk_size)
+        decoder = sae.decoder()
+        self.rows = [r for r in self.rows if int(r["epoch"]) != epoch]
+        logged = {}
+        for member, seed in enumerate(sae.member_seeds):
+            atomic_save_tensors(self.run.snapshot(seed, epoch),
+                                {"decoder": decoder[member], "firing_counts": counts[member]})
+            row = {"epoch": epoch, "step": trainer.global_step, "seed": seed, "member": member,
+                   **{name: float(value[member]) for name, value in metrics.items()}}
+            self.rows.append(row)
+            self.last[seed] = row
+            logged.update({f"eval/seed{seed}/{name}": row[name] for name in metrics})
+        self.rows.sort(key=lambda r: (int(r["epoch"]), int(r["member"])))
+        write_csv(self.run.metrics_csv, self.rows)
+        for logger in trainer.loggers:
+            logger.log_metrics({"epoch": epoch, **logged}, step=trainer.global_step)

@@ -1,0 +1,156 @@
+"""Structured-config schemas (registered in Hydra's ConfigStore) and validation.
+
+Validation turns every bad value into one sentence naming the key and what is allowed
+(`ConfigError`), before any expensive work starts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
+
+
+class ConfigError(ValueError):
+    """A bad config value; its message is one sentence naming the key and what is allowed."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mod113"
+    n_layers: int = 2
+    d_model: int = 128
+    hook_site: str = "resid_post"
+
+
+@dataclass
+class SAEConfig:
+    architecture: str = "topk"
+
+
+@dataclass
+class BudgetConfig:
+    name: str = "short"
+    epochs: int = 30
+    eval_schedule: str = "every"  # "every": each epoch; "log": n_evals log-spaced epochs
+    n_evals: int = 30
+    checkpoint_every: int = 1
+
+
+@dataclass
+class LoggerConfig:
+    name: str = "csv"
+    project: str = "sae_lab"
+    entity: str | None = None
+    offline: bool = False
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sae: SAEConfig = field(default_factory=SAEConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    layer: int = 1
+    d_sae: int = 1024
+    k: int = 32
+    seed: int = 0
+    data_seed: int = 0
+    ensemble: int = 1
+    lr: float = 3e-4
+    batch_size: int = 256
+    device: str = "cpu"
+    cache_dir: str = "outputs/cache"
+    progress: bool = True
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="sae", name="sae_schema", node=SAEConfig)
+    cs.store(group="budget", name="budget_schema", node=BudgetConfig)
+    cs.store(group="logger", name="logger_schema", node=LoggerConfig)
+
+
+def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
+    """The config files available in a group (e.g. sae -> ["topk"])."""
+    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _type_sentence(err: OmegaConfBaseException) -> str:
+    key = getattr(err, "full_key", None) or "a key"
+    schema = OmegaConf.structured(TrainConfig)
+    expected = None
+    try:
+        node = OmegaConf.select(schema, key)
+        expected = _TYPE_WORDS.get(type(node))
+    except OmegaConfBaseException:
+        pass
+    value = getattr(err, "object_type_str", None)
+    if expected is None:
+        return f"{key} is not a setting sae_lab knows; see conf/train.yaml for the allowed keys."
+    return f"{key} must be {expected}" + (f", got {value}" if value else "") + "."
+
+
+def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
+    """Merge onto the schema (types) and check value ranges; raises ConfigError."""
+    schema = OmegaConf.structured(TrainConfig)
+    raw = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
+    raw = OmegaConf.masked_copy(raw, [k for k in raw if k != "hydra"]) if "hydra" in raw else raw
+    try:
+        merged = OmegaConf.merge(schema, raw)
+    except OmegaConfBaseException as err:
+        bad = OmegaConf.select(raw, err.full_key) if getattr(err, "full_key", None) else None
+        key = getattr(err, "full_key", "") or ""
+        if not key or bad is None:
+            raise ConfigError(_type_sentence(err)) from None
+        expected = _TYPE_WORDS.get(type(OmegaConf.select(schema, key)), "a valid value")
+        raise ConfigError(f"{key} must be {expected}, got {bad!r}.") from None
+
+    def need(ok: bool, sentence: str) -> None:
+        if not ok:
+            raise ConfigError(sentence)
+
+    need(merged.d_sae >= 1, f"d_sae must be an integer >= 1, got {merged.d_sae}.")
+    need(1 <= merged.k <= merged.d_sae, f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
+    need(0 <= merged.layer < merged.model.n_layers,
+         f"layer must be between 0 and {merged.model.n_layers - 1} for model {merged.model.name}, "
+         f"got {merged.layer}.")
+    need(merged.ensemble >= 1, f"ensemble must be an integer >= 1, got {merged.ensemble}.")
+    need(merged.batch_size >= 1, f"batch_size must be an integer >= 1, got {merged.batch_size}.")
+    need(merged.lr > 0 and math.isfinite(merged.lr), f"lr must be a positive number, got {merged.lr}.")
+    need(merged.seed >= 0 and merged.data_seed >= 0,
+         f"seed and data_seed must be non-negative integers, got {merged.seed} and {merged.data_seed}.")
+    need(merged.budget.epochs >= 1, f"budget.epochs must be >= 1, got {merged.budget.epochs}.")
+    need(merged.budget.eval_schedule in ("every", "log"),
+         f"budget.eval_schedule must be 'every' or 'log', got {merged.budget.eval_schedule!r}.")
+    need(merged.device == "cpu" or merged.device.startswith(("cuda", "mps")) or merged.device == "auto",
+         f"device must be cpu, auto, cuda[:N] or mps, got {merged.device!r}.")
+    return merged
+
+
+def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
+    """Epochs after which metrics and snapshots are taken: 0 (the initialisation) and then every
+    epoch, or `n_evals` epochs spaced logarithmically up to the last one (always included)."""
+    epochs = int(budget.epochs)
+    if budget.eval_schedule == "every" or budget.n_evals >= epochs:
+        return list(range(0, epochs + 1))
+    points = {round(math.exp(i * math.log(epochs) / (budget.n_evals - 1))) for i in range(budget.n_evals)}
+    return sorted({0, 1, epochs} | points)
+
+
+def member_seeds(seed: int, ensemble: int) -> list[int]:
+    """`ensemble=E` trains seeds seed, seed+1, ..., seed+E-1."""
+    return [int(seed) + i for i in range(int(ensemble))]

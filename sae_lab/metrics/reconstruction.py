@@ -1,0 +1,91 @@
+"""Reconstruction and dictionary-health metrics (METRICS.md, "Reconstruction and dictionary health").
+
+Pure functions of tensors. `x` is [N, d]; `x_hat` is [..., N, d] (leading axes, e.g. the member
+axis E, are kept in the result); feature activations `z` are [..., N, m].
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _residual(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    return x.to(x_hat.dtype) - x_hat
+
+
+def mse_mean(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens and dimensions of (x - x_hat)^2."""
+    return _residual(x, x_hat).pow(2).mean(dim=(-2, -1))
+
+
+def sse_per_token(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """SSE / N with SSE = sum_t ||x_t - x_hat_t||^2."""
+    return _residual(x, x_hat).pow(2).sum(-1).mean(-1)
+
+
+def sst_per_token(x: torch.Tensor) -> torch.Tensor:
+    """SST / N with SST = sum_t ||x_t - mean(x)||^2 (mean over the eval set)."""
+    return (x - x.mean(0, keepdim=True)).pow(2).sum(-1).mean(-1)
+
+
+def fvu(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Fraction of variance unexplained, SSE / SST."""
+    return sse_per_token(x, x_hat) / sst_per_token(x).to(x_hat.dtype)
+
+
+def r_squared(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """R^2 = 1 - SSE/SST."""
+    return 1 - fvu(x, x_hat)
+
+
+def variance_explained_per_dim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """1 - (1/d) sum_j var(x_j - x_hat_j) / var(x_j) (population variances)."""
+    resid_var = _residual(x, x_hat).var(dim=-2, unbiased=False)
+    return 1 - (resid_var / x.var(dim=0, unbiased=False).to(x_hat.dtype)).mean(-1)
+
+
+def cosine_sim(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens of cos(x, x_hat)."""
+    return torch.nn.functional.cosine_similarity(x.to(x_hat.dtype).expand_as(x_hat), x_hat, dim=-1).mean(-1)
+
+
+def relative_error_norm(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens of ||x - x_hat|| / ||x||."""
+    return (_residual(x, x_hat).norm(dim=-1) / x.norm(dim=-1).to(x_hat.dtype)).mean(-1)
+
+
+def active_per_token(z: torch.Tensor) -> torch.Tensor:
+    """Number of non-zero features of each token, [..., N]."""
+    return (z != 0).sum(-1)
+
+
+def firing_counts(z: torch.Tensor) -> torch.Tensor:
+    """Number of tokens on which each feature is non-zero, [..., m]."""
+    return (z != 0).sum(-2)
+
+
+def l0(active: torch.Tensor) -> torch.Tensor:
+    """Mean number of non-zero features per token, from `active_per_token`."""
+    return active.float().mean(-1)
+
+
+def alive_fraction(counts: torch.Tensor) -> torch.Tensor:
+    """Fraction of features non-zero on at least one eval token, from `firing_counts`."""
+    return (counts > 0).float().mean(-1)
+
+
+def reconstruction_metrics(x: torch.Tensor, x_hat: torch.Tensor, active: torch.Tensor,
+                           counts: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every per-member number logged at an eval epoch, keyed by its metrics.csv column."""
+    return {
+        "mse_mean": mse_mean(x, x_hat),
+        "fvu": fvu(x, x_hat),
+        "r2": r_squared(x, x_hat),
+        "sse_per_token": sse_per_token(x, x_hat),
+        "sst_per_token": sst_per_token(x).expand(x_hat.shape[:-2]),
+        "var_explained_dim": variance_explained_per_dim(x, x_hat),
+        "cos_sim": cosine_sim(x, x_hat),
+        "rel_error_norm": relative_error_norm(x, x_hat),
+        "l0": l0(active),
+        "alive_frac": alive_fraction(counts),
+    }

@@ -1,0 +1,122 @@
+"""The default subject: a 2-layer transformer trained through grokking on (a + b) mod 113.
+
+Its weights ship with the package (weights/mod113.safetensors, card in weights/mod113.json,
+trained by scripts/train_mod113.py) and load into a TransformerLens 4 TransformerBridge built
+with `boot_native`, so hook names are TransformerLens's (`blocks.1.hook_resid_post`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from sae_lab.models.protocol import Patch
+
+P = 113
+EQ_TOKEN = P
+ANSWER_POSITION = 2  # input is [a, b, =]; the answer is read at "="
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_FILE = WEIGHTS_DIR / "mod113.safetensors"
+CARD_FILE = WEIGHTS_DIR / "mod113.json"
+
+
+def all_inputs() -> torch.Tensor:
+    """All 12,769 inputs [a, b, =] as token ids, a-major."""
+    a = torch.arange(P).repeat_interleave(P)
+    b = torch.arange(P).repeat(P)
+    return torch.stack([a, b, torch.full_like(a, EQ_TOKEN)], dim=1)
+
+
+def answers(tokens: torch.Tensor) -> torch.Tensor:
+    return (tokens[:, 0] + tokens[:, 1]) % P
+
+
+def bridge_config(arch: dict):
+    from transformer_lens.config import TransformerBridgeConfig
+
+    return TransformerBridgeConfig(
+        d_model=arch["d_model"], n_layers=arch["n_layers"], n_heads=arch["n_heads"],
+        d_head=arch["d_head"], d_mlp=arch["d_mlp"], n_ctx=arch["n_ctx"], d_vocab=arch["d_vocab"],
+        d_vocab_out=arch["d_vocab_out"], act_fn=arch["act_fn"], normalization_type=None,
+        positional_embedding_type="standard", seed=0,
+    )
+
+
+class Mod113:
+    """Subject-model protocol for the shipped mod-113 transformer."""
+
+    name = "mod113"
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        if not WEIGHTS_FILE.is_file():
+            raise FileNotFoundError(f"The mod-113 weights file {WEIGHTS_FILE} is missing; "
+                                    "reinstall sae_lab or run scripts/train_mod113.py.")
+        self.card = json.loads(CARD_FILE.read_text())
+        arch = self.card["architecture"]
+        self.d_model: int = arch["d_model"]
+        self.n_layers: int = arch["n_layers"]
+        self.device = torch.device(device)
+        self._arch = arch
+
+    @cached_property
+    def bridge(self):
+        """The TransformerBridge, built on first use (building it costs about a second)."""
+        from transformer_lens.model_bridge import TransformerBridge
+        from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
+
+        cfg = bridge_config(self._arch)
+        bridge = TransformerBridge.boot_native(cfg)
+        state = convert_tl_checkpoint(load_file(str(WEIGHTS_FILE)), cfg)
+        result = bridge.load_state_dict(state, strict=True)
+        if result.missing_keys or result.unexpected_keys:
+            raise ValueError(f"{WEIGHTS_FILE} does not match the model card's architecture.")
+        return bridge.to(self.device).eval()
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(WEIGHTS_FILE.read_bytes()).hexdigest()[:16]
+
+    def hook_name(self, layer: int, site: str = "resid_post") -> str:
+        if not 0 <= layer < self.n_layers:
+            raise ValueError(f"layer={layer} is out of range; mod113 has layers 0..{self.n_layers - 1}.")
+        return f"blocks.{layer}.hook_{site}"
+
+    def dataset(self) -> torch.Tensor:
+        """The data set for activations and behaviour: every input, [12769, 3]."""
+        return all_inputs()
+
+    @torch.no_grad()
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.bridge(tokens.to(self.device))[:, ANSWER_POSITION]
+
+    @torch.no_grad()
+    def activations(self, batch: torch.Tensor, hook: str) -> torch.Tensor:
+        _, cache = self.bridge.run_with_cache(batch.to(self.device), names_filter=lambda n: n == hook)
+        return cache[hook][:, ANSWER_POSITION].float()
+
+    @torch.no_grad()
+    def loss(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None) -> torch.Tensor:
+        """Per-example CE of the answer token; `patch` replaces the `=` activation at `hook`."""
+        batch = batch.to(self.device)
+        if patch is None:
+            logits = self.bridge(batch)
+        else:
+            if hook is None:
+                raise ValueError("loss(patch=...) needs the hook name to patch at.")
+
+            def replace(act: torch.Tensor, hook=None) -> torch.Tensor:  # noqa: ARG001 (TL signature)
+                act = act.clone()
+                act[:, ANSWER_POSITION] = patch(act[:, ANSWER_POSITION]).to(act.dtype)
+                return act
+
+            logits = self.bridge.run_with_hooks(batch, fwd_hooks=[(hook, replace)])
+        return torch.nn.functional.cross_entropy(
+            logits[:, ANSWER_POSITION].float(), answers(batch), reduction="none")
+
+    def accuracy(self, tokens: torch.Tensor | None = None) -> float:
+        tokens = self.dataset() if tokens is None else tokens
+        return (self.logits(tokens).argmax(-1).cpu() == answers(tokens)).float().mean().item()

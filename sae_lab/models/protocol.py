@@ -1,0 +1,34 @@
+"""The small protocol every subject model implements (DESIGN.md, "Subject model protocol")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import torch
+
+# Maps the hook's activation at the trained positions [N, d_model] to its replacement.
+Patch = Callable[[torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class SubjectModel(Protocol):
+    name: str
+    d_model: int
+    n_layers: int
+
+    def hook_name(self, layer: int, site: str = "resid_post") -> str:
+        """TransformerLens hook name of `site` in block `layer`."""
+        ...
+
+    def activations(self, batch: torch.Tensor, hook: str) -> torch.Tensor:
+        """Activations [N, d_model] at `hook` for the positions the SAE is trained on."""
+        ...
+
+    def loss(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None) -> torch.Tensor:
+        """Per-sequence cross-entropy [N]; with `patch`, the hook's activation is replaced first."""
+        ...
+
+    def fingerprint(self) -> str:
+        """A short hash of the weights, part of every activation-cache key."""
+        ...

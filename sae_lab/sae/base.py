@@ -1,0 +1,94 @@
+"""Shared parameters and math of gradient SAEs with a leading member axis E.
+
+Every parameter is [E, ...]; members never interact (no shared normalisation, no cross-member
+clipping), so an ensemble of E members trains exactly as E solo runs would, only batched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def init_decoder(seed: int, d_sae: int, d_model: int) -> torch.Tensor:
+    """Unit-norm random rows [d_sae, d_model] drawn from the member's own seed only."""
+    gen = torch.Generator().manual_seed(int(seed))
+    w = torch.randn(d_sae, d_model, generator=gen)
+    return w / w.norm(dim=-1, keepdim=True)
+
+
+class MemberSAE(nn.Module):
+    """Encoder/decoder with member axis; subclasses define `activation(pre) -> z`.
+
+    Implements the dictionary protocol of DESIGN.md: `decoder()`, `encode(x)`, `reconstruct(x)`,
+    `member_seeds`.
+    """
+
+    architecture: str = "base"
+
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int]) -> None:
+        super().__init__()
+        if d_sae < 1:
+            raise ValueError(f"d_sae={d_sae} must be at least 1.")
+        self.d_model, self.d_sae = int(d_model), int(d_sae)
+        self.member_seeds = [int(s) for s in member_seeds]
+        w_dec = torch.stack([init_decoder(s, d_sae, d_model) for s in self.member_seeds])
+        self.W_dec = nn.Parameter(w_dec)                                   # [E, m, d]
+        self.W_enc = nn.Parameter(w_dec.transpose(1, 2).clone())           # [E, d, m]
+        self.b_enc = nn.Parameter(torch.zeros(len(self.member_seeds), d_sae))
+        self.b_dec = nn.Parameter(torch.zeros(len(self.member_seeds), d_model))
+
+    @property
+    def n_members(self) -> int:
+        return len(self.member_seeds)
+
+    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, d] (shared by all members) or [E, B, d] -> [E, B, d_sae]."""
+        centred = x - self.b_dec[:, None, :]
+        return torch.baddbmm(self.b_enc[:, None, :], centred, self.W_enc)
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.pre_activations(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.b_dec[:, None, :], z, self.W_dec)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return z, self.decode(z)
+
+    def decoder(self) -> torch.Tensor:
+        """Dictionary atoms as rows, [E, d_sae, d_model]."""
+        return self.W_dec.detach()
+
+    def member_loss(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """Each member's mean squared reconstruction error, [E]."""
+        return (x_hat - x).pow(2).mean(dim=(-2, -1))
+
+    @torch.no_grad()
+    def remove_parallel_grad(self) -> None:
+        """Drop the gradient component along each decoder row, which renormalising would undo."""
+        if self.W_dec.grad is not None:
+            parallel = (self.W_dec.grad * self.W_dec).sum(-1, keepdim=True)
+            self.W_dec.grad -= parallel * self.W_dec
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+
+    def member_state(self, member: int) -> dict[str, torch.Tensor]:
+        """One member's weights in SAELens layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in])."""
+        return {"W_enc": self.W_enc[member].detach(), "b_enc": self.b_enc[member].detach(),
+                "W_dec": self.W_dec[member].detach(), "b_dec": self.b_dec[member].detach()}
+
+    def extra_cfg(self) -> dict:
+        """Architecture-specific fields for the SAELens cfg.json."""
+        return {}

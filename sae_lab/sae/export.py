@@ -1,0 +1,53 @@
+"""Per-member export in the layout SAELens loads (`cfg.json` + `sae_weights.safetensors`), and back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from sae_lab.artifacts import RunDir, atomic_save_tensors, atomic_write_text
+from sae_lab.sae.base import MemberSAE
+
+
+def saelens_cfg(sae: MemberSAE, model_name: str, hook_name: str, seed: int) -> dict:
+    return {
+        "architecture": sae.architecture,
+        "d_in": sae.d_model,
+        "d_sae": sae.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": True,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        **sae.extra_cfg(),
+        "metadata": {"model_name": model_name, "hook_name": hook_name, "seed": seed,
+                     "trained_with": "sae_lab"},
+    }
+
+
+def export_members(run: RunDir, sae: MemberSAE, model_name: str, hook_name: str) -> list[Path]:
+    """Write every member to run_dir/sae/seed{S}/; returns the directories."""
+    out = []
+    for member, seed in enumerate(sae.member_seeds):
+        atomic_save_tensors(run.sae_weights(seed), sae.member_state(member))
+        cfg = saelens_cfg(sae, model_name, hook_name, seed)
+        atomic_write_text(run.sae_cfg(seed), json.dumps(cfg, indent=2) + "\n")
+        out.append(run.sae_dir(seed))
+    return out
+
+
+def load_member(run_dir: str | Path, seed: int) -> MemberSAE:
+    """Load one exported member as a single-member SAE (for notebooks: encode / reconstruct)."""
+    from sae_lab.sae import build_sae
+
+    run = RunDir(Path(run_dir))
+    cfg = json.loads(run.sae_cfg(seed).read_text())
+    weights = load_file(str(run.sae_weights(seed)))
+    sae = build_sae(cfg["architecture"], cfg["d_in"], cfg["d_sae"], [seed], k=cfg.get("k", 1))
+    with torch.no_grad():
+        for name, value in weights.items():
+            getattr(sae, name).copy_(value[None])
+    return sae

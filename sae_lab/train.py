@@ -1,0 +1,104 @@
+"""The Hydra main: build the parts from the config, fit, export.
+
+`python train.py [-m] key=value ...` calls `main()`; notebooks call `train(cfg, run_dir)`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from sae_lab.artifacts import RunDir, atomic_write_text
+from sae_lab.callbacks import EvalCallback, LastCheckpoint
+from sae_lab.config import CONF_DIR, ConfigError, eval_epochs, member_seeds, register_configs, validate
+from sae_lab.data import ActivationDataModule, load_or_build
+from sae_lab.loggers import build_loggers
+from sae_lab.models import build_subject
+from sae_lab.sae import build_sae
+from sae_lab.sae.export import export_members
+from sae_lab.sae.module import NonFiniteLossError, SAEModule
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} was asked for but no CUDA device is visible; use device=cpu.")
+    return name
+
+
+def train(cfg: DictConfig | dict, run_dir: str | Path) -> dict[int, dict]:
+    """Train one run (all ensemble members) into `run_dir`; returns the last eval row per seed."""
+    cfg = validate(cfg)
+    run = RunDir(Path(run_dir))
+    device = resolve_device(cfg.device)
+    atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
+
+    subject = build_subject(cfg.model.name, device=device)
+    hook = subject.hook_name(cfg.layer, cfg.model.hook_site)
+    inputs = subject.dataset()
+    acts = load_or_build(subject, hook, inputs, {"dataset": "mod113-all-pairs", "positions": "="},
+                         Path(cfg.cache_dir))
+    data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
+    sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
+                    k=cfg.k)
+    module = SAEModule(sae, lr=cfg.lr)
+    evaluation = EvalCallback(run, eval_epochs(cfg.budget))
+    trainer = L.Trainer(
+        max_epochs=cfg.budget.epochs,
+        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        devices=1,
+        logger=build_loggers(cfg, run),
+        callbacks=[evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every)],
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=cfg.progress,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=50,
+        default_root_dir=str(run.root),
+    )
+    resume = str(run.last_checkpoint) if run.last_checkpoint.is_file() else None
+    if resume:
+        print(f"Resuming from {resume}.")
+    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    export_members(run, sae, subject.name, hook)
+    return evaluation.last
+
+
+def format_final(last: dict[int, dict]) -> str:
+    cols = ["epoch", "mse_mean", "fvu", "r2", "cos_sim", "rel_error_norm", "l0", "alive_frac"]
+    lines = ["seed  " + "  ".join(f"{c:>14}" for c in cols)]
+    for seed, row in sorted(last.items()):
+        lines.append(f"{seed:<4}  " + "  ".join(f"{row[c]:>14.5g}" for c in cols))
+    return "\n".join(lines)
+
+
+def _task(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        last = train(cfg, run_dir)
+    except (ConfigError, NonFiniteLossError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    print(f"Final metrics (eval set) — run dir: {run_dir}\n{format_final(last)}")
+
+
+def main() -> None:
+    import hydra
+
+    from sae_lab.cli import prepare_argv
+
+    try:
+        sys.argv[1:] = prepare_argv(sys.argv[1:])
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    register_configs()
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_task)()

@@ -1,0 +1,130 @@
+"""Train the shipped mod-113 subject model: a 2-layer attention+MLP transformer on (a + b) mod 113.
+
+The network is written here in plain PyTorch with TransformerLens parameter names and shapes, so
+the saved safetensors load straight into a TransformerBridge (sae_lab.models.mod113). Plain PyTorch
+because full-batch grokking on a 2-core CPU is slow enough without hook overhead.
+
+    python scripts/train_mod113.py --out sae_lab/models/weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+P = 113
+EQ_TOKEN = P  # vocabulary: 0..112 are numbers, 113 is "="
+D_MODEL, N_HEADS, D_HEAD, D_MLP, N_LAYERS, N_CTX = 128, 4, 32, 512, 2, 3
+
+
+def all_pairs() -> torch.Tensor:
+    a = torch.arange(P).repeat_interleave(P)
+    b = torch.arange(P).repeat(P)
+    return torch.stack([a, b, torch.full_like(a, EQ_TOKEN)], dim=1)
+
+
+def init_params(gen: torch.Generator) -> dict[str, torch.Tensor]:
+    def normal(*shape: int, std: float) -> torch.Tensor:
+        return torch.randn(*shape, generator=gen) * std
+
+    s = 1 / math.sqrt(D_MODEL)
+    p = {
+        "embed.W_E": normal(P + 1, D_MODEL, std=s),
+        "pos_embed.W_pos": normal(N_CTX, D_MODEL, std=s),
+        "unembed.W_U": normal(D_MODEL, P, std=s),
+        "unembed.b_U": torch.zeros(P),
+    }
+    for layer in range(N_LAYERS):
+        b = f"blocks.{layer}."
+        for w in ("W_Q", "W_K", "W_V"):
+            p[b + "attn." + w] = normal(N_HEADS, D_MODEL, D_HEAD, std=s)
+            p[b + "attn.b_" + w[-1]] = torch.zeros(N_HEADS, D_HEAD)
+        p[b + "attn.W_O"] = normal(N_HEADS, D_HEAD, D_MODEL, std=1 / math.sqrt(D_HEAD * N_HEADS))
+        p[b + "attn.b_O"] = torch.zeros(D_MODEL)
+        p[b + "mlp.W_in"] = normal(D_MODEL, D_MLP, std=s)
+        p[b + "mlp.b_in"] = torch.zeros(D_MLP)
+        p[b + "mlp.W_out"] = normal(D_MLP, D_MODEL, std=1 / math.sqrt(D_MLP))
+        p[b + "mlp.b_out"] = torch.zeros(D_MODEL)
+    return p
+
+
+def forward(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+    """Logits at the "=" position, [batch, 113]. The last block computes only that position."""
+    x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"]
+    mask = torch.triu(torch.ones(N_CTX, N_CTX, dtype=torch.bool), 1)
+    for layer in range(N_LAYERS):
+        b = f"blocks.{layer}."
+        q_in = x if layer < N_LAYERS - 1 else x[:, -1:]
+        q = torch.einsum("bpd,hde->bhpe", q_in, p[b + "attn.W_Q"]) + p[b + "attn.b_Q"][:, None]
+        k = torch.einsum("bpd,hde->bhpe", x, p[b + "attn.W_K"]) + p[b + "attn.b_K"][:, None]
+        v = torch.einsum("bpd,hde->bhpe", x, p[b + "attn.W_V"]) + p[b + "attn.b_V"][:, None]
+        scores = q @ k.transpose(-1, -2) / math.sqrt(D_HEAD)
+        scores = scores.masked_fill(mask[-q_in.shape[1]:], float("-inf"))
+        z = scores.softmax(-1) @ v
+        attn_out = torch.einsum("bhpe,hed->bpd", z, p[b + "attn.W_O"]) + p[b + "attn.b_O"]
+        x = q_in + attn_out
+        hidden = torch.relu(x @ p[b + "mlp.W_in"] + p[b + "mlp.b_in"])
+        x = x + hidden @ p[b + "mlp.W_out"] + p[b + "mlp.b_out"]
+    return x[:, -1] @ p["unembed.W_U"] + p["unembed.b_U"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("sae_lab/models/weights"))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-frac", type=float, default=0.3)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--weight-decay", type=float, default=1.0)
+    ap.add_argument("--max-steps", type=int, default=40_000)
+    ap.add_argument("--log-every", type=int, default=100)
+    args = ap.parse_args()
+
+    gen = torch.Generator().manual_seed(args.seed)
+    tokens = all_pairs()
+    labels = (tokens[:, 0] + tokens[:, 1]) % P
+    perm = torch.randperm(len(tokens), generator=gen)
+    n_train = int(args.train_frac * len(tokens))
+    train_idx, test_idx = perm[:n_train], perm[n_train:]
+    params = {k: v.requires_grad_() for k, v in init_params(gen).items()}
+    opt = torch.optim.AdamW(params.values(), lr=args.lr, weight_decay=args.weight_decay,
+                            betas=(0.9, 0.98))
+    start, step = time.time(), 0
+    for step in range(1, args.max_steps + 1):
+        loss = torch.nn.functional.cross_entropy(forward(params, tokens[train_idx]), labels[train_idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % args.log_every == 0:
+            with torch.no_grad():
+                test_acc = (forward(params, tokens[test_idx]).argmax(-1) == labels[test_idx]).float().mean()
+            print(f"step {step} train_loss {loss.item():.3e} test_acc {test_acc:.4f} "
+                  f"t {time.time() - start:.0f}s", flush=True)
+            if test_acc == 1.0 and loss.item() < 1e-3:
+                break
+    with torch.no_grad():
+        acc_all = (forward(params, tokens).argmax(-1) == labels).float().mean().item()
+        acc_test = (forward(params, tokens[test_idx]).argmax(-1) == labels[test_idx]).float().mean().item()
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in params.items()}, str(args.out / "mod113.safetensors"))
+    card = {
+        "task": "(a + b) mod 113, input tokens [a, b, =]",
+        "architecture": {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": N_HEADS,
+                         "d_head": D_HEAD, "d_mlp": D_MLP, "act_fn": "relu", "normalization": None,
+                         "d_vocab": P + 1, "d_vocab_out": P, "n_ctx": N_CTX},
+        "recipe": {"optimizer": "AdamW full-batch", "lr": args.lr, "weight_decay": args.weight_decay,
+                   "betas": [0.9, 0.98], "train_frac": args.train_frac, "seed": args.seed},
+        "steps": step, "train_seconds": round(time.time() - start),
+        "final_train_loss": loss.item(), "heldout_accuracy": acc_test, "accuracy_all_pairs": acc_all,
+    }
+    (args.out / "mod113.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps(card, indent=2))
+
+
+if __name__ == "__main__":
+    main()
