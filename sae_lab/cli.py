@@ -43,8 +43,16 @@ def _choices_in(override) -> list[str]:
     return [] if value is None else [str(value)]
 
 
-def check_group_choices(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
-    """Raise ConfigError naming the group and its allowed choices for any unknown choice."""
+def _known_key(key: str) -> bool:
+    from omegaconf import OmegaConf
+
+    from sae_lab.config import TrainConfig
+
+    return OmegaConf.select(OmegaConf.structured(TrainConfig), key, default="<missing>") != "<missing>"
+
+
+def check_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """Raise ConfigError for an unknown config-group choice or an unknown key."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     overrides = [a for a in argv if not a.startswith("-") and "=" in a]
@@ -55,7 +63,12 @@ def check_group_choices(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
             from None
     for override in parsed:
         group = override.key_or_group
-        if group not in CONFIG_GROUPS or override.is_delete():
+        if override.is_delete() or override.is_add() or override.is_force_add() or group.startswith("hydra"):
+            continue
+        if group not in CONFIG_GROUPS:
+            if not _known_key(group):
+                raise ConfigError(f"{group} is not a setting sae_lab knows; the keys are in conf/train.yaml "
+                                  f"and its groups: {', '.join(CONFIG_GROUPS)}.")
             continue
         allowed = group_choices(group, conf_dir)
         for choice in _choices_in(override):
@@ -65,5 +78,5 @@ def check_group_choices(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
 
 def prepare_argv(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> list[str]:
     argv = rewrite_ranges(argv)
-    check_group_choices(argv, conf_dir)
+    check_overrides(argv, conf_dir)
     return argv

@@ -86,22 +86,8 @@ def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
     return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
 
 
+_MISSING = object()
 _TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _type_sentence(err: OmegaConfBaseException) -> str:
-    key = getattr(err, "full_key", None) or "a key"
-    schema = OmegaConf.structured(TrainConfig)
-    expected = None
-    try:
-        node = OmegaConf.select(schema, key)
-        expected = _TYPE_WORDS.get(type(node))
-    except OmegaConfBaseException:
-        pass
-    value = getattr(err, "object_type_str", None)
-    if expected is None:
-        return f"{key} is not a setting sae_lab knows; see conf/train.yaml for the allowed keys."
-    return f"{key} must be {expected}" + (f", got {value}" if value else "") + "."
 
 
 def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
@@ -112,12 +98,14 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     try:
         merged = OmegaConf.merge(schema, raw)
     except OmegaConfBaseException as err:
-        bad = OmegaConf.select(raw, err.full_key) if getattr(err, "full_key", None) else None
         key = getattr(err, "full_key", "") or ""
-        if not key or bad is None:
-            raise ConfigError(_type_sentence(err)) from None
-        expected = _TYPE_WORDS.get(type(OmegaConf.select(schema, key)), "a valid value")
-        raise ConfigError(f"{key} must be {expected}, got {bad!r}.") from None
+        expected = OmegaConf.select(schema, key, default=_MISSING) if key else _MISSING
+        if expected is _MISSING or isinstance(expected, DictConfig):
+            raise ConfigError(f"{key or 'a key'} is not a setting sae_lab knows; the keys are in "
+                              "conf/train.yaml and its groups.") from None
+        bad = OmegaConf.select(raw, key, default=None)
+        raise ConfigError(f"{key} must be {_TYPE_WORDS.get(type(expected), 'a valid value')}, "
+                          f"got {bad!r}.") from None
 
     def need(ok: bool, sentence: str) -> None:
         if not ok:

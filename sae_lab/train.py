@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -15,12 +17,18 @@ from omegaconf import DictConfig, OmegaConf
 from sae_lab.artifacts import RunDir, atomic_write_text
 from sae_lab.callbacks import EvalCallback, LastCheckpoint
 from sae_lab.config import CONF_DIR, ConfigError, eval_epochs, member_seeds, register_configs, validate
-from sae_lab.data import ActivationDataModule, load_or_build
+from sae_lab.data import ActivationDataModule, subject_activations
 from sae_lab.loggers import build_loggers
 from sae_lab.models import build_subject
 from sae_lab.sae import build_sae
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import NonFiniteLossError, SAEModule
+
+
+def quiet_lightning() -> None:
+    """Lightning's INFO lines (device summary, product tips, checkpoint notes) drown the metrics."""
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
 def resolve_device(name: str) -> str:
@@ -31,18 +39,21 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def train(cfg: DictConfig | dict, run_dir: str | Path) -> dict[int, dict]:
-    """Train one run (all ensemble members) into `run_dir`; returns the last eval row per seed."""
+def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None
+          ) -> dict[int, dict]:
+    """Train one run (all ensemble members) into `run_dir`; returns the last eval row per seed.
+
+    `cfg` is a composed config (e.g. `hydra.compose("train", overrides=[...])`); extra Lightning
+    `callbacks` run after sae_lab's own."""
     cfg = validate(cfg)
+    quiet_lightning()
     run = RunDir(Path(run_dir))
     device = resolve_device(cfg.device)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
 
     subject = build_subject(cfg.model.name, device=device)
     hook = subject.hook_name(cfg.layer, cfg.model.hook_site)
-    inputs = subject.dataset()
-    acts = load_or_build(subject, hook, inputs, {"dataset": "mod113-all-pairs", "positions": "="},
-                         Path(cfg.cache_dir))
+    acts = subject_activations(subject, hook, Path(cfg.cache_dir))
     data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
     sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
                     k=cfg.k)
@@ -53,7 +64,7 @@ def train(cfg: DictConfig | dict, run_dir: str | Path) -> dict[int, dict]:
         accelerator="gpu" if device.startswith("cuda") else "cpu",
         devices=1,
         logger=build_loggers(cfg, run),
-        callbacks=[evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every)],
+        callbacks=[evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), *(callbacks or [])],
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=cfg.progress,

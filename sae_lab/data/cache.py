@@ -78,6 +78,11 @@ def build(model: SubjectModel, hook: str, inputs: torch.Tensor, entry: Path, spe
     return acts
 
 
+def subject_activations(model: SubjectModel, hook: str, cache_dir: Path) -> torch.Tensor:
+    """The cached activations of the subject's whole data set at `hook`."""
+    return load_or_build(model, hook, model.dataset(), model.data_spec(), cache_dir)
+
+
 def load_or_build(model: SubjectModel, hook: str, inputs: torch.Tensor, data: dict[str, Any],
                   cache_dir: Path) -> torch.Tensor:
     """Activations [N, d_model] for `inputs` at `hook`, from the cache when intact."""

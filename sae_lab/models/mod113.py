@@ -89,6 +89,9 @@ class Mod113:
         """The data set for activations and behaviour: every input, [12769, 3]."""
         return all_inputs()
 
+    def data_spec(self) -> dict:
+        return {"dataset": "mod113-all-pairs", "positions": "="}
+
     @torch.no_grad()
     def logits(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.bridge(tokens.to(self.device))[:, ANSWER_POSITION]

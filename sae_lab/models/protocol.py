@@ -29,6 +29,14 @@ class SubjectModel(Protocol):
         """Per-sequence cross-entropy [N]; with `patch`, the hook's activation is replaced first."""
         ...
 
+    def dataset(self) -> torch.Tensor:
+        """The inputs whose activations are cached (token ids, one row per sequence)."""
+        ...
+
+    def data_spec(self) -> dict:
+        """What `dataset()` is (name, positions, ...), part of every activation-cache key."""
+        ...
+
     def fingerprint(self) -> str:
         """A short hash of the weights, part of every activation-cache key."""
         ...

@@ -46,8 +46,14 @@ class MemberSAE(nn.Module):
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, d] (shared by all members) or [E, B, d] -> [E, B, d_sae]."""
-        centred = x - self.b_dec[:, None, :]
-        return torch.baddbmm(self.b_enc[:, None, :], centred, self.W_enc)
+        if x.dim() == 3:
+            return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], self.W_enc)
+        # Shared input: (x - b_dec) W = x W - b_dec W, so all members are one [B, d] x [d, E*m] GEMM,
+        # about twice as fast on CPU as E batched products.
+        n_members, d_model, d_sae = self.W_enc.shape
+        pre = (x @ self.W_enc.transpose(0, 1).reshape(d_model, n_members * d_sae))
+        bias = self.b_enc - torch.bmm(self.b_dec[:, None, :], self.W_enc)[:, 0]
+        return pre.view(len(x), n_members, d_sae).transpose(0, 1) + bias[:, None, :]
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -69,9 +75,10 @@ class MemberSAE(nn.Module):
         """Dictionary atoms as rows, [E, d_sae, d_model]."""
         return self.W_dec.detach()
 
-    def member_loss(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-        """Each member's mean squared reconstruction error, [E]."""
-        return (x_hat - x).pow(2).mean(dim=(-2, -1))
+    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's training loss [E]; here its mean squared reconstruction error.
+        Architectures with penalties (L1, L0, auxiliary terms) add them per member."""
+        return (self.reconstruct(x) - x).pow(2).mean(dim=(-2, -1))
 
     @torch.no_grad()
     def remove_parallel_grad(self) -> None:

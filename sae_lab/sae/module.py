@@ -15,11 +15,12 @@ class NonFiniteLossError(RuntimeError):
 class SAEModule(L.LightningModule):
     """Manual optimisation keeps the step short: backward, project, Adam step, renormalise."""
 
-    def __init__(self, sae: MemberSAE, lr: float, nan_check_every: int = 25) -> None:
+    def __init__(self, sae: MemberSAE, lr: float, nan_check_every: int = 25, log_every: int = 10) -> None:
         super().__init__()
         self.sae = sae
         self.lr = float(lr)
         self.nan_check_every = int(nan_check_every)
+        self.log_every = int(log_every)
         self.automatic_optimization = False
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -28,8 +29,7 @@ class SAEModule(L.LightningModule):
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         opt = self.optimizers()
-        _, x_hat = self.sae(batch)
-        per_member = self.sae.member_loss(batch, x_hat)
+        per_member = self.sae.member_loss(batch)
         loss = per_member.sum()
         # A finite-check syncs a GPU; NaN weights stay NaN, so checking now and then is enough.
         if self.global_step % self.nan_check_every == 0 and not torch.isfinite(loss):
@@ -41,5 +41,6 @@ class SAEModule(L.LightningModule):
         self.sae.remove_parallel_grad()
         opt.step()
         self.sae.normalize_decoder()
-        self.log("train/mse", per_member.detach().mean(), prog_bar=True, on_step=True, on_epoch=False)
+        if self.global_step % self.log_every == 0:  # self.log costs ~0.5 ms; the step ~4 ms
+            self.log("train/mse", per_member.detach().mean(), prog_bar=True, on_step=True, on_epoch=False)
         return loss

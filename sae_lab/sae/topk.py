@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from sae_lab.sae.base import MemberSAE
 
@@ -13,14 +14,36 @@ class TopKSAE(MemberSAE):
     architecture = "topk"
 
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int) -> None:
+        super().__init__(d_model, d_sae, member_seeds)
         if not 1 <= k <= d_sae:
             raise ValueError(f"k={k} must be between 1 and d_sae={d_sae}.")
-        super().__init__(d_model, d_sae, member_seeds)
         self.k = int(k)
 
-    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+    def select(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, indices = pre.topk(self.k, dim=-1, sorted=False)
-        return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+        return values.relu(), indices
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        values, indices = self.select(pre)
+        return torch.zeros_like(pre).scatter_(-1, indices, values)
+
+    def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        """Decode from the k active (value, index) pairs per token: B·k·d work instead of B·m·d."""
+        n_members, batch, k = values.shape
+        offsets = torch.arange(n_members, device=indices.device)[:, None, None] * self.d_sae
+        x_hat = F.embedding_bag((indices + offsets).reshape(-1, k), self.W_dec.reshape(-1, self.d_model),
+                                per_sample_weights=values.reshape(-1, k), mode="sum")
+        return x_hat.reshape(n_members, batch, self.d_model) + self.b_dec[:, None, :]
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        values, indices = self.select(self.pre_activations(x))
+        z = torch.zeros(values.shape[:-1] + (self.d_sae,), dtype=values.dtype, device=values.device)
+        return z.scatter(-1, indices, values), self.decode_sparse(values, indices)
+
+    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
+        # The dense code z is never built in training: it would cost more than the decode.
+        x_hat = self.decode_sparse(*self.select(self.pre_activations(x)))
+        return (x_hat - x).pow(2).mean(dim=(-2, -1))
 
     def extra_cfg(self) -> dict:
         return {"k": self.k}

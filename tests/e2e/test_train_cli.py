@@ -1,0 +1,145 @@
+"""`python train.py` for real on the smoke budget, and what it wrote."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from safetensors.torch import load_file
+
+from sae_lab.artifacts import RunDir
+from sae_lab.callbacks import evaluate_members
+from sae_lab.config import CONF_DIR
+from sae_lab.sae.export import load_member
+from sae_lab.train import train
+from tests.conftest import run_train
+
+pytestmark = pytest.mark.slow
+METRIC_COLUMNS = ["mse_mean", "fvu", "r2", "sse_per_token", "sst_per_token", "var_explained_dim", "cos_sim",
+                  "rel_error_norm", "l0", "alive_frac"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    proc = run_train("budget=smoke", "seed=4", f"cache_dir={cache_dir}", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return RunDir(run_dir), proc
+
+
+def test_run_writes_the_run_dir(smoke_run):
+    run, proc = smoke_run
+    assert "Final metrics" in proc.stdout and str(run.root) in proc.stdout
+    rows = run.read_metrics()
+    assert [(int(r["epoch"]), int(r["seed"])) for r in rows] == [(0, 4), (1, 4), (2, 4)]
+    assert all(c in rows[0] for c in METRIC_COLUMNS)
+    assert int(rows[-1]["step"]) == 100  # 2 epochs x 50 steps of batch 256 over 12,769 inputs
+    assert float(rows[-1]["mse_mean"]) < float(rows[0]["mse_mean"])
+    assert float(rows[-1]["l0"]) <= 32
+    assert run.snapshot_epochs(4) == [0, 1, 2]
+    snap = run.read_snapshot(4, 2)
+    assert snap["decoder"].shape == (1024, 128) and snap["firing_counts"].shape == (1024,)
+    assert torch.allclose(snap["decoder"].norm(dim=-1), torch.ones(1024), atol=1e-5)
+    assert run.last_checkpoint.is_file() and run.config.is_file()
+    cfg = json.loads(run.sae_cfg(4).read_text())
+    assert (cfg["architecture"], cfg["d_in"], cfg["d_sae"], cfg["k"]) == ("topk", 128, 1024, 32)
+    assert cfg["metadata"]["hook_name"] == "blocks.1.hook_resid_post"
+    assert set(load_file(str(run.sae_weights(4)))) == {"W_enc", "b_enc", "W_dec", "b_dec"}
+
+
+def test_logged_metrics_recompute_from_exported_sae(smoke_run, cache_dir):
+    run, _ = smoke_run
+    sae = load_member(run.root, 4)
+    assert torch.equal(sae.W_dec[0], run.read_snapshot(4, 2)["decoder"])
+    acts = load_file(str(next(cache_dir.glob("*/activations.safetensors"))))["activations"]
+    metrics, counts = evaluate_members(sae, acts)
+    row = run.read_metrics()[-1]
+    for name in METRIC_COLUMNS:
+        assert metrics[name][0].item() == pytest.approx(float(row[name]), rel=1e-4), name
+    assert torch.equal(counts[0], run.read_snapshot(4, 2)["firing_counts"])
+
+
+def test_same_seed_gives_identical_decoders(smoke_run, tmp_path, cache_dir):
+    run, _ = smoke_run
+    proc = run_train("budget=smoke", "seed=4", f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path}",
+                     "progress=false")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    again = RunDir(tmp_path)
+    for epoch in (0, 1, 2):
+        assert torch.equal(run.read_snapshot(4, epoch)["decoder"], again.read_snapshot(4, epoch)["decoder"])
+
+
+class BatchRecorder(L.Callback):
+    def __init__(self):
+        self.sums = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.sums.append((batch.shape[0], batch.double().sum().item(), batch[0, :4].tolist()))
+
+
+def _compose(*overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("train", overrides=["budget=smoke", "progress=false", *overrides])
+
+
+def test_different_seeds_see_identical_batches(tmp_path, cache_dir):
+    recorders = {s: BatchRecorder() for s in (1, 2)}
+    for seed, rec in recorders.items():
+        train(_compose(f"seed={seed}", f"cache_dir={cache_dir}"), tmp_path / f"s{seed}", callbacks=[rec])
+    assert len(recorders[1].sums) == 100
+    assert recorders[1].sums == recorders[2].sums
+    a, b = RunDir(tmp_path / "s1"), RunDir(tmp_path / "s2")
+    assert not torch.equal(a.read_snapshot(1, 0)["decoder"], b.read_snapshot(2, 0)["decoder"])
+
+
+def test_ensemble_member_matches_solo_run(tmp_path, cache_dir):
+    train(_compose("seed=1", "ensemble=3", f"cache_dir={cache_dir}"), tmp_path / "ens")
+    train(_compose("seed=2", f"cache_dir={cache_dir}"), tmp_path / "solo")
+    ens, solo = RunDir(tmp_path / "ens"), RunDir(tmp_path / "solo")
+    assert ens.seeds() == [1, 2, 3]
+    assert torch.equal(ens.read_snapshot(2, 0)["decoder"], solo.read_snapshot(2, 0)["decoder"])
+    # Members never interact: after training, member 2 still tracks the solo run (float noise only).
+    assert torch.allclose(ens.read_snapshot(2, 2)["decoder"], solo.read_snapshot(2, 2)["decoder"], atol=1e-3)
+    rows = {(int(r["seed"]), int(r["epoch"])): float(r["mse_mean"]) for r in ens.read_metrics()}
+    solo_rows = {int(r["epoch"]): float(r["mse_mean"]) for r in solo.read_metrics()}
+    assert rows[(2, 2)] == pytest.approx(solo_rows[2], rel=1e-3)
+
+
+def test_multirun_seed_range_launches_three_jobs(tmp_path, cache_dir):
+    proc = run_train("-m", "seed=1..3", "budget=smoke", "progress=false", f"cache_dir={cache_dir}",
+                     f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    job_dirs = sorted(p for p in tmp_path.iterdir() if (p / "metrics.csv").is_file())
+    assert len(job_dirs) == 3
+    seeds = sorted(int(RunDir(p).read_metrics()[0]["seed"]) for p in job_dirs)
+    assert seeds == [1, 2, 3]
+
+
+def test_resume_keeps_earlier_results(tmp_path, cache_dir):
+    first = run_train("budget=smoke", "budget.epochs=1", "progress=false", f"cache_dir={cache_dir}",
+                      f"hydra.run.dir={tmp_path}")
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = RunDir(tmp_path)
+    epoch1 = run.read_metrics()[-1]
+    second = run_train("budget=smoke", "progress=false", f"cache_dir={cache_dir}",
+                       f"hydra.run.dir={tmp_path}")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming from" in second.stdout
+    rows = run.read_metrics()
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+    assert rows[1] == epoch1 and int(rows[2]["step"]) == 100
+
+
+@pytest.mark.parametrize("override, sentence", [
+    ("sae=foo", "error: sae=foo is not a known choice; allowed: topk."),
+    ("seed=abc", "error: seed must be an integer, got 'abc'."),
+    ("k=2048", "error: k must be between 1 and d_sae=1024, got 2048."),
+    ("layer=7", "error: layer must be between 0 and 1 for model mod113, got 7."),
+])
+def test_bad_config_one_sentence_nonzero_exit(override, sentence, tmp_path, cache_dir):
+    proc = run_train("budget=smoke", override, f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [sentence]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "metrics.csv").exists()

@@ -1,0 +1,61 @@
+"""The shipped mod-113 model: perfect accuracy through the TransformerBridge, hooks, patched loss."""
+
+import json
+
+import pytest
+import torch
+
+from sae_lab.models import SubjectModel, build_subject
+from sae_lab.models.mod113 import CARD_FILE, Mod113, all_inputs, answers
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Mod113()
+
+
+def test_shipped_weights_solve_every_pair(model):
+    assert len(all_inputs()) == 113 * 113
+    assert model.accuracy() == 1.0  # all 12,769 pairs, through TransformerBridge.boot_native
+
+
+def test_model_card_records_recipe_and_accuracy():
+    card = json.loads(CARD_FILE.read_text())
+    assert card["heldout_accuracy"] == 1.0 and card["accuracy_all_pairs"] == 1.0
+    assert {"lr", "weight_decay", "train_frac", "seed"} <= set(card["recipe"])
+
+
+def test_protocol_and_hook_names(model):
+    assert isinstance(model, SubjectModel)
+    assert (model.d_model, model.n_layers) == (128, 2)
+    assert model.hook_name(1) == "blocks.1.hook_resid_post"
+    assert "blocks.1.hook_resid_post" in model.bridge.hook_dict
+    with pytest.raises(ValueError, match="layer=2 is out of range"):
+        model.hook_name(2)
+
+
+def test_activations_at_equals_position(model):
+    tokens = all_inputs()[:8]
+    acts = model.activations(tokens, model.hook_name(0))
+    _, cache = model.bridge.run_with_cache(tokens)
+    assert acts.shape == (8, 128)
+    assert torch.allclose(acts, cache["blocks.0.hook_resid_post"][:, 2])
+
+
+def test_patched_loss(model):
+    tokens = all_inputs()[::97]
+    hook = model.hook_name(1)
+    clean = model.loss(tokens)
+    assert clean.shape == (len(tokens),) and clean.max() < 0.1
+    assert torch.allclose(model.loss(tokens, patch=lambda a: a, hook=hook), clean, atol=1e-5)
+    zeroed = model.loss(tokens, patch=torch.zeros_like, hook=hook)
+    assert zeroed.mean() > 1.0  # the answer is gone without the residual stream
+    # CE by hand for the first example
+    logits = model.logits(tokens[:1])
+    assert clean[0].item() == pytest.approx(
+        (-logits.log_softmax(-1)[0, answers(tokens[:1])[0]]).item(), abs=1e-5)
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="model.name='gpt9' is not a known subject model"):
+        build_subject("gpt9")

@@ -1,0 +1,82 @@
+"""TopK SAE on the member axis: seeding, unit-norm decoder, exact k, member independence."""
+
+import pytest
+import torch
+
+from sae_lab.sae import TopKSAE, build_sae, init_decoder
+from sae_lab.sae.module import SAEModule
+
+
+def _step(sae, opt, x):
+    loss = sae.member_loss(x).sum()
+    opt.zero_grad()
+    loss.backward()
+    sae.remove_parallel_grad()
+    opt.step()
+    sae.normalize_decoder()
+
+
+def test_member_starts_identical_to_solo_run():
+    ens = TopKSAE(16, 64, [3, 4, 5], k=4)
+    for member, seed in enumerate([3, 4, 5]):
+        solo = TopKSAE(16, 64, [seed], k=4)
+        for name, p in solo.named_parameters():
+            assert torch.equal(getattr(ens, name)[member], p[0]), name
+    assert torch.equal(ens.W_dec[0], init_decoder(3, 64, 16))
+    assert not torch.equal(ens.W_dec[0], ens.W_dec[1])
+
+
+def test_exactly_k_active_and_sparse_decode_matches_dense():
+    sae = TopKSAE(16, 64, [0, 1], k=5)
+    with torch.no_grad():
+        sae.b_enc += 1.0  # all selected pre-activations positive
+    x = torch.randn(32, 16)
+    z, x_hat = sae(x)
+    assert z.shape == (2, 32, 64) and ((z != 0).sum(-1) == 5).all()
+    assert torch.allclose(x_hat, sae.decode(z), atol=1e-5)
+    assert torch.allclose(sae.encode(x), z)
+    assert torch.allclose(sae.reconstruct(x), x_hat, atol=1e-5)
+
+
+def test_decoder_rows_stay_unit_norm():
+    sae = TopKSAE(16, 64, [0], k=4)
+    opt = torch.optim.Adam(sae.parameters(), lr=1e-2)
+    for _ in range(20):
+        _step(sae, opt, torch.randn(32, 16))
+    assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(1, 64), atol=1e-5)
+
+
+def test_ensemble_trains_like_independent_solo_runs():
+    x = [torch.randn(32, 16, generator=torch.Generator().manual_seed(i)) for i in range(15)]
+    ens = TopKSAE(16, 64, [7, 8], k=4)
+    solos = [TopKSAE(16, 64, [s], k=4) for s in (7, 8)]
+    opts = [torch.optim.Adam(m.parameters(), lr=1e-3) for m in [ens, *solos]]
+    for batch in x:
+        for m, o in zip([ens, *solos], opts, strict=True):
+            _step(m, o, batch)
+    for member, solo in enumerate(solos):
+        assert torch.allclose(ens.W_dec[member], solo.W_dec[0], atol=1e-5)
+        assert torch.allclose(ens.W_enc[member], solo.W_enc[0], atol=1e-5)
+
+
+def test_member_loss_is_each_members_mse():
+    sae = TopKSAE(8, 32, [0, 1], k=3)
+    x = torch.randn(10, 8)
+    _, x_hat = sae(x)
+    expected = torch.stack([((x_hat[e] - x) ** 2).mean() for e in range(2)])
+    assert torch.allclose(sae.member_loss(x), expected, atol=1e-6)
+
+
+def test_bad_sizes_and_architecture():
+    with pytest.raises(ValueError, match="k=65 must be between 1 and d_sae=64"):
+        TopKSAE(16, 64, [0], k=65)
+    with pytest.raises(ValueError, match="d_sae=0 must be at least 1"):
+        build_sae("topk", 16, 0, [0], k=1)
+    with pytest.raises(ValueError, match="sae.architecture='foo' is not known"):
+        build_sae("foo", 16, 64, [0], k=1)
+
+
+def test_lightning_module_uses_adam_with_lr():
+    module = SAEModule(TopKSAE(8, 16, [0], k=2), lr=3e-4)
+    opt = module.configure_optimizers()
+    assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 3e-4
