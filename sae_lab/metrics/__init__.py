@@ -21,3 +21,38 @@ __all__ = [
     "r_squared", "reconstruction_metrics", "relative_error_norm", "sse_per_token", "sst_per_token",
     "variance_explained_per_dim",
 ]
+
+from sae_lab.metrics.agreement import (  # noqa: E402
+    abs_cosine,
+    activation_hungarian,
+    decoder_hungarian,
+    firing_overlap_hungarian,
+    live_only_hungarian,
+    mmcs,
+    random_baseline_mmcs,
+    subspace_baseline,
+    subspace_overlap,
+)
+from sae_lab.metrics.evt import evt_null  # noqa: E402
+from sae_lab.metrics.spectrum import (  # noqa: E402
+    coherence,
+    dead_fraction_by_rate,
+    effective_rank,
+    participation_ratio,
+    rate_proxy_bits,
+    usage_entropy,
+)
+from sae_lab.metrics.statistics import (  # noqa: E402
+    bootstrap_seed_ci,
+    equivalent_to_null,
+    pair_matrix,
+    pair_values,
+    permutation_test,
+)
+
+__all__ += [
+    "abs_cosine", "activation_hungarian", "bootstrap_seed_ci", "coherence", "dead_fraction_by_rate",
+    "decoder_hungarian", "effective_rank", "equivalent_to_null", "evt_null", "firing_overlap_hungarian",
+    "live_only_hungarian", "mmcs", "pair_matrix", "pair_values", "participation_ratio", "permutation_test",
+    "random_baseline_mmcs", "rate_proxy_bits", "subspace_baseline", "subspace_overlap", "usage_entropy",
+]

@@ -1,0 +1,69 @@
+"""Statistics over many seeds (METRICS.md, "Training statistics for many seeds").
+
+Pairwise values live in a symmetric [S, S] matrix (diagonal ignored), one entry per seed pair.
+"""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+
+def pair_matrix(n_seeds: int, values: dict[tuple[int, int], float]) -> np.ndarray:
+    """Symmetric [S, S] matrix from {(i, j): value} over seed positions, NaN on the diagonal."""
+    out = np.full((n_seeds, n_seeds), np.nan)
+    for (i, j), v in values.items():
+        out[i, j] = out[j, i] = v
+    return out
+
+
+def pair_values(matrix: np.ndarray) -> np.ndarray:
+    """The S(S-1)/2 upper-triangle values."""
+    i, j = np.triu_indices(len(matrix), k=1)
+    return matrix[i, j]
+
+
+def bootstrap_seed_ci(matrix: np.ndarray, n_resamples: int = 5000, alpha: float = 0.05, seed: int = 0,
+                      offset: float = 0.0) -> tuple[float, float, float]:
+    """Seed-resampled bootstrap of the mean pairwise value minus `offset`: resample seeds with
+    replacement, average over the pairs among the distinct resampled seeds, take the percentile
+    interval. Returns (estimate, low, high)."""
+    s = len(matrix)
+    m = np.nan_to_num(np.asarray(matrix, dtype=np.float64), nan=0.0)
+    np.fill_diagonal(m, 0.0)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, s, size=(n_resamples, s))
+    present = np.zeros((n_resamples, s))
+    np.put_along_axis(present, draws, 1.0, axis=1)
+    k = present.sum(1)
+    ok = k >= 2
+    sums = np.einsum("ri,ij,rj->r", present[ok], m, present[ok]) / 2
+    means = sums / (k[ok] * (k[ok] - 1) / 2) - offset
+    estimate = float(pair_values(matrix).mean() - offset)
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return estimate, float(low), float(high)
+
+
+def permutation_test(trained: np.ndarray, random: np.ndarray, n_permutations: int = 10000,
+                     seed: int = 0) -> float:
+    """Two-sided p-value for a difference in means between trained-pair and random-pair statistics,
+    by relabelling the pooled values, with the add-one correction."""
+    trained, random = np.asarray(trained, float), np.asarray(random, float)
+    pooled = np.concatenate([trained, random])
+    observed = abs(trained.mean() - random.mean())
+    rng = np.random.default_rng(seed)
+    n = len(trained)
+    perms = np.argsort(rng.random((n_permutations, len(pooled))), axis=1)
+    shuffled = pooled[perms]
+    diffs = np.abs(shuffled[:, :n].mean(1) - shuffled[:, n:].mean(1))
+    return float((1 + np.sum(diffs >= observed - 1e-15)) / (1 + n_permutations))
+
+
+def equivalent_to_null(ci_low: float, ci_high: float, margin: float = 0.005) -> bool:
+    """The gap's CI lies inside [-margin, margin]."""
+    return -margin <= ci_low and ci_high <= margin
+
+
+def all_pairs(n: int) -> list[tuple[int, int]]:
+    return list(combinations(range(n), 2))
