@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) train.py
+	$(PY) train.py -m seed=1..5 budget=short
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -148,3 +148,8 @@ def cache_tensor_file(entry: Path) -> Path:
 
 def cache_meta_file(entry: Path) -> Path:
     return entry / "meta.json"
+
+
+def report_dir(root: Path) -> Path:
+    """Where the sweep report of a directory of runs goes."""
+    return Path(root) / "report"

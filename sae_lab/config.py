@@ -70,6 +70,7 @@ class TrainConfig:
     device: str = "cpu"
     cache_dir: str = "outputs/cache"
     progress: bool = True
+    agreement_hungarian: bool = True
 
 
 def register_configs() -> None:
@@ -137,6 +138,17 @@ def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
         return list(range(0, epochs + 1))
     points = {round(math.exp(i * math.log(epochs) / (budget.n_evals - 1))) for i in range(budget.n_evals)}
     return sorted({0, 1, epochs} | points)
+
+
+# Keys that say where or how a run executes, not what it is: runs differing only in these (and in
+# `seed`) are siblings of one condition.
+NON_CONDITION_KEYS = ("seed", "progress", "device", "cache_dir")
+
+
+def condition_of(cfg: DictConfig | dict) -> dict:
+    """The resolved config minus seed and execution-only keys: equal dicts mean sibling runs."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return {k: v for k, v in plain.items() if k not in NON_CONDITION_KEYS and k != "hydra"}
 
 
 def member_seeds(seed: int, ensemble: int) -> list[int]:

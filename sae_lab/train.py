@@ -15,8 +15,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
-from sae_lab.callbacks import EvalCallback, LastCheckpoint
-from sae_lab.config import CONF_DIR, ConfigError, eval_epochs, member_seeds, register_configs, validate
+from sae_lab.callbacks import CrossSeedAgreement, EvalCallback, LastCheckpoint
+from sae_lab.config import (
+    CONF_DIR,
+    ConfigError,
+    condition_of,
+    eval_epochs,
+    member_seeds,
+    register_configs,
+    validate,
+)
 from sae_lab.data import ActivationDataModule, subject_activations
 from sae_lab.loggers import build_loggers
 from sae_lab.models import build_subject
@@ -58,7 +66,8 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
                     k=cfg.k)
     module = SAEModule(sae, lr=cfg.lr)
-    evaluation = EvalCallback(run, eval_epochs(cfg.budget))
+    agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian)
+    evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement)
     trainer = L.Trainer(
         max_epochs=cfg.budget.epochs,
         accelerator="gpu" if device.startswith("cuda") else "cpu",

@@ -9,7 +9,8 @@ import lightning as L
 import torch
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
-from sae_lab.metrics import active_per_token, firing_counts, reconstruction_metrics
+from sae_lab.callbacks.agreement import CrossSeedAgreement
+from sae_lab.metrics import active_per_token, effective_rank, firing_counts, reconstruction_metrics
 from sae_lab.sae.base import MemberSAE
 
 
@@ -32,8 +33,11 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
 class EvalCallback(L.Callback):
     """Evaluates at epoch 0 (the initialisation) and after every epoch listed in `eval_epochs`."""
 
-    def __init__(self, run: RunDir, eval_epochs: Sequence[int], chunk_size: int = 4096) -> None:
+    def __init__(self, run: RunDir, eval_epochs: Sequence[int], chunk_size: int = 4096,
+                 agreement: CrossSeedAgreement | None = None) -> None:
         self.run = run
+        self.agreement = agreement
+        self.constant: dict[str, float] = {}
         self.eval_epochs = set(int(e) for e in eval_epochs)
         self.chunk_size = chunk_size
         # Rows already written by an earlier, resumed attempt are kept.
@@ -41,6 +45,10 @@ class EvalCallback(L.Callback):
         self.last: dict[int, dict] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Logged once per run: how many directions the activations really use.
+        self.constant["act_effective_rank"] = effective_rank(trainer.datamodule.train_data)
+        for logger in trainer.loggers:
+            logger.log_metrics(dict(self.constant), step=trainer.global_step)
         if 0 in self.eval_epochs and trainer.current_epoch == 0 and trainer.global_step == 0:
             self.evaluate(trainer, pl_module, 0)
 
@@ -55,14 +63,18 @@ class EvalCallback(L.Callback):
         decoder = sae.decoder()
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch]
         logged = {}
+        agreement = self.agreement.columns(epoch, {s: decoder[i] for i, s in enumerate(sae.member_seeds)}) \
+            if self.agreement else {}
         for member, seed in enumerate(sae.member_seeds):
             atomic_save_tensors(self.run.snapshot(seed, epoch),
                                 {"decoder": decoder[member], "firing_counts": counts[member]})
             row = {"epoch": epoch, "step": trainer.global_step, "seed": seed, "member": member,
-                   **{name: float(value[member]) for name, value in metrics.items()}}
+                   **{name: float(value[member]) for name, value in metrics.items()},
+                   **agreement.get(seed, {}), **self.constant}
             self.rows.append(row)
             self.last[seed] = row
-            logged.update({f"eval/seed{seed}/{name}": row[name] for name in metrics})
+            logged.update({f"eval/seed{seed}/{name}": value for name, value in row.items()
+                           if name not in ("epoch", "step", "seed", "member")})
         self.rows.sort(key=lambda r: (int(r["epoch"]), int(r["member"])))
         write_csv(self.run.metrics_csv, self.rows)
         for logger in trainer.loggers:

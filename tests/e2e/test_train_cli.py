@@ -114,6 +114,15 @@ def test_multirun_seed_range_launches_three_jobs(tmp_path, cache_dir):
     assert len(job_dirs) == 3
     seeds = sorted(int(RunDir(p).read_metrics()[0]["seed"]) for p in job_dirs)
     assert seeds == [1, 2, 3]
+    # Each job measured agreement with the siblings whose snapshots were already on disk.
+    last_job = RunDir(job_dirs[-1]).read_metrics()
+    assert {int(r["n_partners"]) for r in last_job} == {2}
+    assert all(float(r["mmcs"]) == pytest.approx(float(r["mmcs_x_random"]) * float(r["mmcs_null"]))
+               for r in last_job)
+    assert float(last_job[0]["act_effective_rank"]) > 1
+    # ... and the sweep ended with the report.
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "Seeds: 1, 2, 3" in summary and "Report:" in proc.stdout
 
 
 def test_resume_keeps_earlier_results(tmp_path, cache_dir):

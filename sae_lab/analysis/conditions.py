@@ -1,0 +1,51 @@
+"""Group runs into conditions: runs are siblings when their configs differ only in seed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sae_lab.analysis.runs import RunRecord
+from sae_lab.artifacts import RunDir
+from sae_lab.config import condition_of
+
+
+@dataclass
+class Condition:
+    name: str
+    config: dict
+    members: dict[int, RunDir] = field(default_factory=dict)  # seed -> run that holds it
+    rows: dict[int, list[dict]] = field(default_factory=dict)  # seed -> its metrics rows
+    duplicates: list[str] = field(default_factory=list)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def group_conditions(records: list[RunRecord]) -> list[Condition]:
+    groups: dict[str, Condition] = {}
+    for record in records:
+        if not record.ok or record.config is None:
+            continue
+        cond = condition_of(record.config)
+        key = json.dumps(cond, sort_keys=True, default=str)
+        group = groups.setdefault(key, Condition(name="", config=cond))
+        for seed in record.seeds:
+            if seed in group.members:
+                group.duplicates.append(f"seed {seed} in {record.run.root} (kept {group.members[seed].root})")
+                continue
+            group.members[seed] = record.run
+            group.rows[seed] = [r for r in record.rows if int(r["seed"]) == seed]
+    conditions = list(groups.values())
+    flat = [_flatten(c.config) for c in conditions]
+    differing = sorted({k for f in flat for k in f if len({json.dumps(g.get(k), default=str) for g in flat}) > 1})
+    for c, f in zip(conditions, flat, strict=True):
+        c.name = ", ".join(f"{k}={f.get(k)}" for k in differing) or "all runs"
+    return sorted(conditions, key=lambda c: c.name)

@@ -1,0 +1,71 @@
+"""Report figures: timescale plot, seed × seed heatmap, matched-cosine histogram (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on clusters or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def timescale_plot(trajectories: dict[str, list[dict]], path: Path) -> None:
+    """Normalised reconstruction loss (mse / mse at the first trained eval) and MMCS with the EVT
+    null, against epoch on a log axis (epoch 0, the initialisation, is left out of the log axis)."""
+    fig, (ax_loss, ax_mmcs) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    for name, rows in trajectories.items():
+        rows = [r for r in rows if r["epoch"] >= 1]
+        if not rows:
+            continue
+        epochs = [r["epoch"] for r in rows]
+        loss = np.array([r["mse_mean"] for r in rows])
+        ax_loss.plot(epochs, loss / loss[0], marker="o", ms=3, label=name)
+        if "mmcs" in rows[0]:
+            mm = np.array([r.get("mmcs", np.nan) for r in rows])
+            lo = np.array([r.get("mmcs_ci_low", np.nan) for r in rows])
+            hi = np.array([r.get("mmcs_ci_high", np.nan) for r in rows])
+            line, = ax_mmcs.plot(epochs, mm, marker="o", ms=3, label=name)
+            ax_mmcs.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.2)
+            ax_mmcs.axhline(rows[0]["mmcs_null"], color=line.get_color(), ls="--", lw=1)
+    ax_loss.set_ylabel("reconstruction loss / first eval")
+    ax_mmcs.set_ylabel("MMCS (dashed: EVT null)")
+    ax_mmcs.set_xlabel("epoch")
+    ax_mmcs.set_xscale("log")
+    ax_loss.legend(fontsize=7)
+    ax_loss.set_title("Reconstruction converges; does cross-seed agreement?")
+    _save(fig, path)
+
+
+def seed_heatmap(seeds: list[int], matrix: np.ndarray, title: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(1 + 0.45 * len(seeds), 0.8 + 0.45 * len(seeds)))
+    shown = matrix.copy()
+    np.fill_diagonal(shown, np.nan)
+    im = ax.imshow(shown, cmap="viridis")
+    ax.set_xticks(range(len(seeds)), [str(s) for s in seeds])
+    ax.set_yticks(range(len(seeds)), [str(s) for s in seeds])
+    ax.set_xlabel("seed")
+    ax.set_ylabel("seed")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="MMCS")
+    _save(fig, path)
+
+
+def matched_cosine_histogram(values: np.ndarray, title: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(values, bins=50, range=(0, 1), color="tab:blue")
+    for t in (0.5, 0.7, 0.9):
+        ax.axvline(t, color="grey", ls=":", lw=1)
+    ax.set_xlabel("matched |cos| (decoder Hungarian, all seed pairs)")
+    ax.set_ylabel("atoms")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)

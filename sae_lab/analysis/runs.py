@@ -1,0 +1,67 @@
+"""Find run dirs under any directory and read what each wrote; a broken run is recorded, never fatal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from sae_lab.artifacts import RunDir
+
+
+@dataclass
+class RunRecord:
+    run: RunDir
+    config: dict | None = None
+    rows: list[dict] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _is_run_dir(path: Path) -> bool:
+    run = RunDir(path)
+    return run.config.is_file() or (path / ".hydra" / "config.yaml").is_file() or run.metrics_csv.is_file()
+
+
+def find_run_dirs(root: Path) -> list[Path]:
+    root = Path(root)
+    found = [root] if _is_run_dir(root) else []
+    for path in sorted(root.rglob("*")):
+        if path.is_dir() and "report" not in path.relative_to(root).parts[:1] and _is_run_dir(path) \
+                and not any(parent in found for parent in path.parents):
+            found.append(path)
+    return found
+
+
+def load_run(path: Path) -> RunRecord:
+    record = RunRecord(RunDir(path))
+    run = record.run
+    if not run.config.is_file():
+        record.error = "no config.yaml: the run stopped before training started"
+        return record
+    try:
+        record.config = OmegaConf.to_container(OmegaConf.load(run.config), resolve=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable config is reported the same way
+        record.error = f"config.yaml is unreadable ({type(err).__name__})"
+        return record
+    if not run.metrics_csv.is_file():
+        record.error = "no metrics.csv: the run failed before its first eval"
+        return record
+    try:
+        record.rows = run.read_metrics()
+    except Exception as err:  # noqa: BLE001
+        record.error = f"metrics.csv is unreadable ({type(err).__name__})"
+        return record
+    record.seeds = run.seeds()
+    if not record.seeds:
+        record.error = "no snapshots"
+    return record
+
+
+def load_runs(root: Path) -> list[RunRecord]:
+    return [load_run(p) for p in find_run_dirs(root)]

@@ -1,0 +1,69 @@
+"""Cross-seed agreement during training: at each eval epoch, every member's decoder against every
+other seed available at that epoch — the other members of its ensemble and sibling runs (same
+condition, other seed) whose snapshot for that epoch is already on disk — with the EVT null."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from sae_lab.artifacts import RunDir
+from sae_lab.config import condition_of
+from sae_lab.metrics import decoder_hungarian, evt_null, mmcs
+
+
+def sibling_runs(run: RunDir, condition: dict) -> list[RunDir]:
+    """Run dirs next to `run` (same sweep dir) whose resolved config has the same condition."""
+    out = []
+    for path in sorted(Path(run.root).parent.iterdir()):
+        other = RunDir(path)
+        if path == run.root or not other.config.is_file():
+            continue
+        try:
+            if condition_of(OmegaConf.load(other.config)) == condition:
+                out.append(other)
+        except Exception:  # a broken sibling is the report's business, not training's
+            continue
+    return out
+
+
+class CrossSeedAgreement:
+    """Adds mmcs / hungarian / null columns to the eval rows of each member."""
+
+    def __init__(self, run: RunDir, condition: dict, hungarian: bool = True) -> None:
+        self.run = run
+        self.condition = condition
+        self.hungarian = hungarian
+
+    def partners(self, epoch: int, own: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        found = dict(own)
+        for sibling in sibling_runs(self.run, self.condition):
+            for seed in sibling.seeds():
+                path = sibling.snapshot(seed, epoch)
+                if seed not in found and path.is_file():
+                    try:
+                        found[seed] = sibling.read_snapshot(seed, epoch)["decoder"]
+                    except Exception:
+                        continue  # being written right now, or broken
+        return found
+
+    def columns(self, epoch: int, decoders: dict[int, torch.Tensor]) -> dict[int, dict[str, float]]:
+        everyone = self.partners(epoch, decoders)
+        m, d = next(iter(decoders.values())).shape
+        null = evt_null(d, m)
+        out = {}
+        for seed, decoder in decoders.items():
+            others = [s for s in everyone if s != seed]
+            row: dict[str, float] = {"n_partners": len(others), "mmcs_null": null}
+            if others:
+                values = [mmcs(decoder, everyone[s]) for s in others]
+                row["mmcs"] = float(np.mean(values))
+                row["mmcs_x_random"] = row["mmcs"] / null
+                if self.hungarian:
+                    row["hungarian_mean"] = float(np.mean(
+                        [decoder_hungarian(decoder, everyone[s])["mean"] for s in others]))
+            out[seed] = row
+        return out

@@ -1,0 +1,30 @@
+"""Hydra callback: after a multirun, write the cross-seed report of its sweep dir and print it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+
+class SweepReport(Callback):
+    def __init__(self, enabled: bool = True, resamples: int = 5000) -> None:
+        self.enabled = enabled
+        self.resamples = resamples
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        from sae_lab.analysis.report import build_report
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        try:
+            summary = build_report(sweep_dir, n_resamples=self.resamples)
+        except Exception as err:  # noqa: BLE001 - the runs are safe on disk; say how to retry
+            print(f"The sweep finished but its report failed ({type(err).__name__}: {err}); "
+                  f"rerun it with: python -m sae_lab.report {sweep_dir}")
+            return
+        print(summary.read_text())
+        print(f"Report: {summary.parent}")

@@ -1,0 +1,29 @@
+"""`python -m sae_lab.report DIR` (or `sae-lab-report DIR`): the cross-seed report of a dir of runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="sae-lab-report", description=__doc__)
+    ap.add_argument("dir", type=Path, help="a sweep dir or any directory containing run dirs")
+    ap.add_argument("--resamples", type=int, default=5000, help="bootstrap resamples (default 5000)")
+    ap.add_argument("--quiet", action="store_true", help="do not print the summary")
+    args = ap.parse_args(argv)
+    if not args.dir.is_dir():
+        print(f"error: {args.dir} is not a directory; pass a sweep dir or a dir of runs.", file=sys.stderr)
+        return 2
+    from sae_lab.analysis.report import build_report
+
+    summary = build_report(args.dir, n_resamples=args.resamples)
+    if not args.quiet:
+        print(summary.read_text())
+    print(f"Report written to {summary.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
