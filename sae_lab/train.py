@@ -47,12 +47,13 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None
-          ) -> dict[int, dict]:
+def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None,
+          in_sweep: bool = False) -> dict[int, dict]:
     """Train one run (all ensemble members) into `run_dir`; returns the last eval row per seed.
 
     `cfg` is a composed config (e.g. `hydra.compose("train", overrides=[...])`); extra Lightning
-    `callbacks` run after sae_lab's own."""
+    `callbacks` run after sae_lab's own. `in_sweep`: the run dir's siblings are runs of the same
+    sweep, so cross-seed agreement also compares against their snapshots."""
     cfg = validate(cfg)
     quiet_lightning()
     run = RunDir(Path(run_dir))
@@ -66,7 +67,7 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
                     k=cfg.k)
     module = SAEModule(sae, lr=cfg.lr)
-    agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian)
+    agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
     evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement)
     trainer = L.Trainer(
         max_epochs=cfg.budget.epochs,
@@ -100,10 +101,12 @@ def format_final(last: dict[int, dict]) -> str:
 
 def _task(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        last = train(cfg, run_dir)
+        last = train(cfg, run_dir, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
     except (ConfigError, NonFiniteLossError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -33,14 +33,15 @@ def sibling_runs(run: RunDir, condition: dict) -> list[RunDir]:
 class CrossSeedAgreement:
     """Adds mmcs / hungarian / null columns to the eval rows of each member."""
 
-    def __init__(self, run: RunDir, condition: dict, hungarian: bool = True) -> None:
+    def __init__(self, run: RunDir, condition: dict, hungarian: bool = True, siblings: bool = True) -> None:
         self.run = run
+        self.siblings = siblings
         self.condition = condition
         self.hungarian = hungarian
 
     def partners(self, epoch: int, own: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         found = dict(own)
-        for sibling in sibling_runs(self.run, self.condition):
+        for sibling in sibling_runs(self.run, self.condition) if self.siblings else []:
             for seed in sibling.seeds():
                 path = sibling.snapshot(seed, epoch)
                 if seed not in found and path.is_file():
