@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build from the local wheel cache; users with GPUs install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean-outputs
+.PHONY: install demo test lint bench reproduce-table1
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/agreement_speed.py
+
+reproduce-table1: $(STAMP)
+	$(PY) scripts/table1.py
