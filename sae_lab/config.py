@@ -34,6 +34,18 @@ class ModelConfig:
 @dataclass
 class SAEConfig:
     architecture: str = "topk"
+    tied: bool = False                      # decoder = encoderᵀ (one shared parameter)
+    l1_coefficient: float | None = None     # relu
+    l0_coefficient: float | None = None     # jumprelu
+    bandwidth: float | None = None          # jumprelu straight-through kernel width
+    threshold_init: float | None = None     # jumprelu
+    group_sizes: list[int] | None = None    # matryoshka nested prefixes (sum = d_sae)
+
+
+def sae_options(sae: SAEConfig | DictConfig) -> dict:
+    """The architecture's own keys that are set (everything in the sae group but `architecture`)."""
+    plain = OmegaConf.to_container(sae, resolve=True) if isinstance(sae, DictConfig) else vars(sae)
+    return {k: v for k, v in plain.items() if k != "architecture" and v is not None}
 
 
 @dataclass

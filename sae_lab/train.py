@@ -23,6 +23,7 @@ from sae_lab.config import (
     eval_epochs,
     member_seeds,
     register_configs,
+    sae_options,
     validate,
 )
 from sae_lab.data import ActivationDataModule, subject_activations
@@ -64,8 +65,12 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     hook = subject.hook_name(cfg.layer, cfg.model.hook_site)
     acts = subject_activations(subject, hook, Path(cfg.cache_dir))
     data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
-    sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
-                    k=cfg.k)
+    try:
+        sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
+                        k=cfg.k, **sae_options(cfg.sae))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"sae={cfg.sae.architecture} does not accept these options "
+                          f"{sae_options(cfg.sae)}: {err}".rstrip(".") + ".") from None
     module = SAEModule(sae, lr=cfg.lr)
     agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
     evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement)

@@ -39,8 +39,8 @@ def main() -> None:
     table = "\n".join(lines)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "table1.csv", rows)
-    atomic_write_text(args.out / "table1.md", f"# Table 1: EVT null vs random dictionaries ({args.draws} pairs each)\n\n"
-                      + table + "\n")
+    title = f"# Table 1: EVT null vs random dictionaries ({args.draws} pairs each)"
+    atomic_write_text(args.out / "table1.md", f"{title}\n\n{table}\n")
     print(table)
     print(f"\nWritten to {args.out}/table1.md and table1.csv")
 

@@ -35,7 +35,8 @@ def test_bad_values_give_one_sentence(override, sentence):
 
 
 def test_unknown_choices_and_keys():
-    with pytest.raises(ConfigError, match=r"^sae=foo is not a known choice; allowed: topk\.$"):
+    allowed = "batchtopk, jumprelu, matryoshka, relu, topk"
+    with pytest.raises(ConfigError, match=rf"^sae=foo is not a known choice; allowed: {allowed}\.$"):
         check_overrides(["sae=foo"])
     with pytest.raises(ConfigError,
                        match=r"^budget=huge is not a known choice; allowed: long, short, smoke\.$"):

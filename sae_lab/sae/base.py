@@ -27,18 +27,28 @@ class MemberSAE(nn.Module):
     """
 
     architecture: str = "base"
+    # Decoder rows are renormalised after every step (TopK family); penalty-based SAEs instead
+    # weight their penalty by row norms and leave the norms free.
+    unit_norm_decoder: bool = True
 
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int]) -> None:
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], tied: bool = False) -> None:
         super().__init__()
         if d_sae < 1:
             raise ValueError(f"d_sae={d_sae} must be at least 1.")
         self.d_model, self.d_sae = int(d_model), int(d_sae)
         self.member_seeds = [int(s) for s in member_seeds]
+        self.tied = bool(tied)
         w_dec = torch.stack([init_decoder(s, d_sae, d_model) for s in self.member_seeds])
         self.W_dec = nn.Parameter(w_dec)                                   # [E, m, d]
-        self.W_enc = nn.Parameter(w_dec.transpose(1, 2).clone())           # [E, d, m]
+        if not self.tied:
+            self.W_enc = nn.Parameter(w_dec.transpose(1, 2).clone())       # [E, d, m]
         self.b_enc = nn.Parameter(torch.zeros(len(self.member_seeds), d_sae))
         self.b_dec = nn.Parameter(torch.zeros(len(self.member_seeds), d_model))
+
+    @property
+    def encoder_weight(self) -> torch.Tensor:
+        """[E, d, m]; with `tied`, the decoder's transpose (one parameter, so tied stays tied)."""
+        return self.W_dec.transpose(1, 2) if self.tied else self.W_enc
 
     @property
     def n_members(self) -> int:
@@ -47,12 +57,13 @@ class MemberSAE(nn.Module):
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, d] (shared by all members) or [E, B, d] -> [E, B, d_sae]."""
         if x.dim() == 3:
-            return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], self.W_enc)
+            return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], self.encoder_weight)
         # Shared input: (x - b_dec) W = x W - b_dec W, so all members are one [B, d] x [d, E*m] GEMM,
         # about twice as fast on CPU as E batched products.
-        n_members, d_model, d_sae = self.W_enc.shape
-        pre = (x @ self.W_enc.transpose(0, 1).reshape(d_model, n_members * d_sae))
-        bias = self.b_enc - torch.bmm(self.b_dec[:, None, :], self.W_enc)[:, 0]
+        w_enc = self.encoder_weight
+        n_members, d_model, d_sae = w_enc.shape
+        pre = (x @ w_enc.transpose(0, 1).reshape(d_model, n_members * d_sae))
+        bias = self.b_enc - torch.bmm(self.b_dec[:, None, :], w_enc)[:, 0]
         return pre.view(len(x), n_members, d_sae).transpose(0, 1) + bias[:, None, :]
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
@@ -78,12 +89,21 @@ class MemberSAE(nn.Module):
     def member_loss(self, x: torch.Tensor) -> torch.Tensor:
         """Each member's training loss [E]; here its mean squared reconstruction error.
         Architectures with penalties (L1, L0, auxiliary terms) add them per member."""
-        return (self.reconstruct(x) - x).pow(2).mean(dim=(-2, -1))
+        return self.mse(x, self.reconstruct(x))
+
+    def mse(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
+        """Each member's mean squared reconstruction error, [E]."""
+        return (x_hat - x).pow(2).mean(dim=(-2, -1))
+
+    def after_step(self) -> None:
+        """Called after every optimiser step (renormalisation, threshold bookkeeping, ...)."""
+        if self.unit_norm_decoder:
+            self.normalize_decoder()
 
     @torch.no_grad()
     def remove_parallel_grad(self) -> None:
         """Drop the gradient component along each decoder row, which renormalising would undo."""
-        if self.W_dec.grad is not None:
+        if self.unit_norm_decoder and not self.tied and self.W_dec.grad is not None:
             parallel = (self.W_dec.grad * self.W_dec).sum(-1, keepdim=True)
             self.W_dec.grad -= parallel * self.W_dec
 
@@ -92,10 +112,12 @@ class MemberSAE(nn.Module):
         self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
-        """One member's weights in SAELens layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in])."""
-        return {"W_enc": self.W_enc[member].detach(), "b_enc": self.b_enc[member].detach(),
-                "W_dec": self.W_dec[member].detach(), "b_dec": self.b_dec[member].detach()}
+        """One member's weights in SAELens layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in]) plus any
+        per-member parameters or buffers of the architecture (thresholds)."""
+        state = {name: t[member].detach() for name, t in self.state_dict().items()}
+        state["W_enc"] = self.encoder_weight[member].detach()
+        return state
 
     def extra_cfg(self) -> dict:
         """Architecture-specific fields for the SAELens cfg.json."""
-        return {}
+        return {"tied": self.tied} if self.tied else {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, atomic_write_text
@@ -46,8 +45,10 @@ def load_member(run_dir: str | Path, seed: int) -> MemberSAE:
     run = RunDir(Path(run_dir))
     cfg = json.loads(run.sae_cfg(seed).read_text())
     weights = load_file(str(run.sae_weights(seed)))
-    sae = build_sae(cfg["architecture"], cfg["d_in"], cfg["d_sae"], [seed], k=cfg.get("k", 1))
-    with torch.no_grad():
-        for name, value in weights.items():
-            getattr(sae, name).copy_(value[None])
+    options = {key: cfg[key] for key in ("tied", "l1_coefficient", "l0_coefficient", "bandwidth", "group_sizes")
+               if key in cfg}
+    sae = build_sae(cfg["architecture"], cfg["d_in"], cfg["d_sae"], [seed], k=cfg.get("k", 1), **options)
+    own = sae.state_dict()
+    sae.load_state_dict({name: value[None] if own[name].dim() > value.dim() else value
+                         for name, value in weights.items() if name in own}, strict=False)
     return sae

@@ -40,7 +40,7 @@ class SAEModule(L.LightningModule):
         self.manual_backward(loss)
         self.sae.remove_parallel_grad()
         opt.step()
-        self.sae.normalize_decoder()
+        self.sae.after_step()
         if self.global_step % self.log_every == 0:  # self.log costs ~0.5 ms; the step ~4 ms
             self.log("train/mse", per_member.detach().mean(), prog_bar=True, on_step=True, on_epoch=False)
         return loss

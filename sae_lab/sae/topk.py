@@ -13,8 +13,8 @@ from sae_lab.sae.base import MemberSAE
 class TopKSAE(MemberSAE):
     architecture = "topk"
 
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int) -> None:
-        super().__init__(d_model, d_sae, member_seeds)
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False) -> None:
+        super().__init__(d_model, d_sae, member_seeds, tied=tied)
         if not 1 <= k <= d_sae:
             raise ValueError(f"k={k} must be between 1 and d_sae={d_sae}.")
         self.k = int(k)
@@ -43,7 +43,7 @@ class TopKSAE(MemberSAE):
     def member_loss(self, x: torch.Tensor) -> torch.Tensor:
         # The dense code z is never built in training: it would cost more than the decode.
         x_hat = self.decode_sparse(*self.select(self.pre_activations(x)))
-        return (x_hat - x).pow(2).mean(dim=(-2, -1))
+        return self.mse(x, x_hat)
 
     def extra_cfg(self) -> dict:
-        return {"k": self.k}
+        return {**super().extra_cfg(), "k": self.k}
