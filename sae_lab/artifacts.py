@@ -4,6 +4,7 @@
       .hydra/config.yaml                     resolved config (written by Hydra)
       config.yaml                            resolved config (written by sae_lab, also for non-Hydra runs)
       metrics.csv                            one row per eval epoch per member
+      resampling.csv                         dead-feature resampling events (when enabled)
       snapshots/seed{S}/epoch{E}.safetensors decoder [d_sae, d_model] and firing counts [d_sae]
       checkpoints/last.ckpt                  Lightning checkpoint for resuming
       sae/seed{S}/cfg.json                   SAELens-layout export of each member
@@ -89,6 +90,14 @@ class RunDir:
     @property
     def metrics_csv(self) -> Path:
         return self.root / "metrics.csv"
+
+    @property
+    def resampling_csv(self) -> Path:
+        """One row per dead-feature resampling event per member."""
+        return self.root / "resampling.csv"
+
+    def read_resampling(self) -> list[dict[str, str]]:
+        return read_csv(self.resampling_csv) if self.resampling_csv.is_file() else []
 
     @property
     def checkpoints_dir(self) -> Path:

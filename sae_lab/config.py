@@ -66,11 +66,31 @@ class LoggerConfig:
 
 
 @dataclass
+class ConsistencyConfig:
+    """Latent self-consistency regulariser: weight λ, 0 until step `start`, linear ramp to λ at `end`."""
+    weight: float = 0.0
+    start: int = 0
+    end: int = 0
+
+
+@dataclass
+class ResampleConfig:
+    """Dead-feature resampling every `every_epochs` epochs (0 = off) from a candidate pool of
+    `pool_size` training inputs drawn with data_seed (`shared`) or the member's seed (`seed`)."""
+    every_epochs: int = 0
+    pool: str = "shared"
+    pool_size: int = 4096
+    stop_after_epoch: int | None = None
+
+
+@dataclass
 class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     sae: SAEConfig = field(default_factory=SAEConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
+    resample: ResampleConfig = field(default_factory=ResampleConfig)
     layer: int = 1
     d_sae: int = 1024
     k: int = 32
@@ -137,6 +157,13 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     need(merged.budget.epochs >= 1, f"budget.epochs must be >= 1, got {merged.budget.epochs}.")
     need(merged.budget.eval_schedule in ("every", "log"),
          f"budget.eval_schedule must be 'every' or 'log', got {merged.budget.eval_schedule!r}.")
+    need(merged.consistency.weight >= 0 and 0 <= merged.consistency.start <= max(merged.consistency.end,
+                                                                                 merged.consistency.start),
+         "consistency.weight must be >= 0 and 0 <= consistency.start <= consistency.end, got "
+         f"{merged.consistency.weight}, {merged.consistency.start}, {merged.consistency.end}.")
+    need(merged.resample.every_epochs >= 0, f"resample.every_epochs must be >= 0, got {merged.resample.every_epochs}.")
+    need(merged.resample.pool in ("shared", "seed"),
+         f"resample.pool must be 'shared' or 'seed', got {merged.resample.pool!r}.")
     need(merged.device == "cpu" or merged.device.startswith(("cuda", "mps")) or merged.device == "auto",
          f"device must be cpu, auto, cuda[:N] or mps, got {merged.device!r}.")
     return merged

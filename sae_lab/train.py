@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
-from sae_lab.callbacks import CrossSeedAgreement, EvalCallback, LastCheckpoint
+from sae_lab.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCallback, LastCheckpoint
 from sae_lab.config import (
     CONF_DIR,
     ConfigError,
@@ -71,7 +71,8 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     except (TypeError, ValueError) as err:
         raise ConfigError(f"sae={cfg.sae.architecture} does not accept these options "
                           f"{sae_options(cfg.sae)}: {err}".rstrip(".") + ".") from None
-    module = SAEModule(sae, lr=cfg.lr)
+    module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
+                       consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end)
     agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
     evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement)
     trainer = L.Trainer(
@@ -79,7 +80,10 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         accelerator="gpu" if device.startswith("cuda") else "cpu",
         devices=1,
         logger=build_loggers(cfg, run),
-        callbacks=[evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), *(callbacks or [])],
+        # The resampler runs before the evaluation, so an eval epoch shows the state after an event.
+        callbacks=[DeadFeatureResampler(run, cfg.resample.every_epochs, cfg.resample.pool, cfg.resample.pool_size,
+                                        cfg.data_seed, cfg.resample.stop_after_epoch),
+                   evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), *(callbacks or [])],
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=cfg.progress,

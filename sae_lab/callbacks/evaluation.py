@@ -18,15 +18,17 @@ from sae_lab.sae.base import MemberSAE
 def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Metrics [E] per name and firing counts [E, d_sae] of every member on the eval set `x`."""
-    x_hats, actives, counts = [], [], None
+    x_hats, actives, certs, counts = [], [], [], None
     for start in range(0, len(x), chunk_size):
         z, x_hat = sae(x[start:start + chunk_size])
         x_hats.append(x_hat)
+        certs.append(sae.certificate(z) * len(z[0]))
         actives.append(active_per_token(z))
         c = firing_counts(z)
         counts = c if counts is None else counts + c
     assert counts is not None, "the eval set is empty"
     metrics = reconstruction_metrics(x, torch.cat(x_hats, dim=1), torch.cat(actives, dim=1), counts)
+    metrics["certificate"] = torch.stack(certs).sum(0) / len(x)  # token-weighted mean over chunks
     return metrics, counts
 
 

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sae_lab.metrics.consistency import self_consistency
+
 
 def init_decoder(seed: int, d_sae: int, d_model: int) -> torch.Tensor:
     """Unit-norm random rows [d_sae, d_model] drawn from the member's own seed only."""
@@ -30,6 +32,10 @@ class MemberSAE(nn.Module):
     # Decoder rows are renormalised after every step (TopK family); penalty-based SAEs instead
     # weight their penalty by row norms and leave the norms free.
     unit_norm_decoder: bool = True
+    # TopK-style encoders compute the self-consistency certificate on the first pass's support.
+    support_certificate: bool = False
+    # Set by the trainer when a regulariser needs the dense codes z from member_loss.
+    want_codes: bool = False
 
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], tied: bool = False) -> None:
         super().__init__()
@@ -86,10 +92,21 @@ class MemberSAE(nn.Module):
         """Dictionary atoms as rows, [E, d_sae, d_model]."""
         return self.W_dec.detach()
 
-    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's training loss [E]; here its mean squared reconstruction error.
-        Architectures with penalties (L1, L0, auxiliary terms) add them per member."""
-        return self.mse(x, self.reconstruct(x))
+    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(each member's training loss [E], the codes z [E, B, m] or None when not built).
+        Here the mean squared reconstruction error; architectures add their penalties."""
+        z, x_hat = self(x)
+        return self.mse(x, x_hat), z
+
+    def consistency_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """x_t = σ(enc(dec(z))); TopK-style encoders use ReLU of the second pass's pre-activations
+        (the certificate is read on the first pass's support only)."""
+        pre = self.pre_activations(self.decode(z))
+        return pre.relu() if self.support_certificate else self.activation(pre)
+
+    def certificate(self, z: torch.Tensor) -> torch.Tensor:
+        """L_cert per member, [E] (METRICS.md, latent self-consistency)."""
+        return self_consistency(z, self.consistency_codes(z), self.support_certificate)
 
     def mse(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """Each member's mean squared reconstruction error, [E]."""

@@ -16,6 +16,7 @@ from sae_lab.sae.base import MemberSAE
 
 class BatchTopKSAE(MemberSAE):
     architecture = "batchtopk"
+    support_certificate = True
 
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False,
                  threshold_momentum: float = 0.9) -> None:
@@ -51,8 +52,9 @@ class BatchTopKSAE(MemberSAE):
         """Per-token inference: keep activations above the member's learned threshold."""
         return pre * (pre > self.threshold[:, None, None])
 
-    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mse(x, self.decode(self.batch_select(self.pre_activations(x))))
+    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        z = self.batch_select(self.pre_activations(x))
+        return self.mse(x, self.decode(z)), z
 
     def extra_cfg(self) -> dict:
         return {**super().extra_cfg(), "k": self.k}

@@ -69,12 +69,12 @@ class JumpReLUSAE(MemberSAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return _JumpReLU.apply(pre, self.threshold[:, None, :], self.bandwidth)
 
-    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
+    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         pre = self.pre_activations(x)
         threshold = self.threshold[:, None, :]
         z = _JumpReLU.apply(pre, threshold, self.bandwidth)
         l0 = _Step.apply(pre, threshold, self.bandwidth).sum(-1).mean(-1)
-        return self.mse(x, self.decode(z)) + self.l0_coefficient * l0
+        return self.mse(x, self.decode(z)) + self.l0_coefficient * l0, z
 
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
         state = super().member_state(member)

@@ -30,9 +30,9 @@ class MatryoshkaSAE(BatchTopKSAE):
             start += size
         return out
 
-    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
+    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         z = self.batch_select(self.pre_activations(x))
-        return torch.stack([self.mse(x, x_hat) for x_hat in self.prefix_reconstructions(z)]).sum(0)
+        return torch.stack([self.mse(x, x_hat) for x_hat in self.prefix_reconstructions(z)]).sum(0), z
 
     def extra_cfg(self) -> dict:
         return {**super().extra_cfg(), "group_sizes": self.group_sizes}

@@ -1,10 +1,12 @@
-"""The LightningModule that trains any MemberSAE: loss = sum over members of each member's MSE."""
+"""The LightningModule that trains any MemberSAE: loss = sum over members of each member's loss
+(+ the latent self-consistency term when its weight is on)."""
 
 from __future__ import annotations
 
 import lightning as L
 import torch
 
+from sae_lab.metrics.consistency import warmup_weight
 from sae_lab.sae.base import MemberSAE
 
 
@@ -15,21 +17,30 @@ class NonFiniteLossError(RuntimeError):
 class SAEModule(L.LightningModule):
     """Manual optimisation keeps the step short: backward, project, Adam step, renormalise."""
 
-    def __init__(self, sae: MemberSAE, lr: float, nan_check_every: int = 25, log_every: int = 10) -> None:
+    def __init__(self, sae: MemberSAE, lr: float, nan_check_every: int = 25, log_every: int = 10,
+                 consistency_weight: float = 0.0, consistency_start: int = 0, consistency_end: int = 0) -> None:
         super().__init__()
         self.sae = sae
         self.lr = float(lr)
         self.nan_check_every = int(nan_check_every)
         self.log_every = int(log_every)
+        self.consistency = (float(consistency_weight), int(consistency_start), int(consistency_end))
         self.automatic_optimization = False
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         # Adam is elementwise, so members stay independent.
         return torch.optim.Adam(self.sae.parameters(), lr=self.lr)
 
+    def consistency_weight(self) -> float:
+        return warmup_weight(self.global_step, *self.consistency)
+
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         opt = self.optimizers()
-        per_member = self.sae.member_loss(batch)
+        weight = self.consistency_weight()
+        self.sae.want_codes = weight > 0
+        per_member, z = self.sae.member_loss(batch)
+        if weight > 0:
+            per_member = per_member + weight * self.sae.certificate(z)
         loss = per_member.sum()
         # A finite-check syncs a GPU; NaN weights stay NaN, so checking now and then is enough.
         if self.global_step % self.nan_check_every == 0 and not torch.isfinite(loss):
@@ -42,5 +53,5 @@ class SAEModule(L.LightningModule):
         opt.step()
         self.sae.after_step()
         if self.global_step % self.log_every == 0:  # self.log costs ~0.5 ms; the step ~4 ms
-            self.log("train/mse", per_member.detach().mean(), prog_bar=True, on_step=True, on_epoch=False)
+            self.log("train/loss", per_member.detach().mean(), prog_bar=True, on_step=True, on_epoch=False)
         return loss

@@ -29,9 +29,9 @@ class ReLUSAE(MemberSAE):
         """mean_t Σ_i z_ti ‖d_i‖ per member, [E]."""
         return (z * self.W_dec.norm(dim=-1)[:, None, :]).sum(-1).mean(-1)
 
-    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
+    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         z, x_hat = self(x)
-        return self.mse(x, x_hat) + self.l1_coefficient * self.l1_penalty(z)
+        return self.mse(x, x_hat) + self.l1_coefficient * self.l1_penalty(z), z
 
     def extra_cfg(self) -> dict:
         return {**super().extra_cfg(), "l1_coefficient": self.l1_coefficient}

@@ -12,6 +12,7 @@ from sae_lab.sae.base import MemberSAE
 
 class TopKSAE(MemberSAE):
     architecture = "topk"
+    support_certificate = True
 
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False) -> None:
         super().__init__(d_model, d_sae, member_seeds, tied=tied)
@@ -40,10 +41,14 @@ class TopKSAE(MemberSAE):
         z = torch.zeros(values.shape[:-1] + (self.d_sae,), dtype=values.dtype, device=values.device)
         return z.scatter(-1, indices, values), self.decode_sparse(values, indices)
 
-    def member_loss(self, x: torch.Tensor) -> torch.Tensor:
-        # The dense code z is never built in training: it would cost more than the decode.
-        x_hat = self.decode_sparse(*self.select(self.pre_activations(x)))
-        return self.mse(x, x_hat)
+    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # The dense code z is built only when a regulariser asks: it costs more than the decode.
+        values, indices = self.select(self.pre_activations(x))
+        z = None
+        if self.want_codes:
+            z = torch.zeros(values.shape[:-1] + (self.d_sae,), dtype=values.dtype, device=values.device)
+            z = z.scatter(-1, indices, values)
+        return self.mse(x, self.decode_sparse(values, indices)), z
 
     def extra_cfg(self) -> dict:
         return {**super().extra_cfg(), "k": self.k}

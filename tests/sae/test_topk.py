@@ -8,7 +8,7 @@ from sae_lab.sae.module import SAEModule
 
 
 def _step(sae, opt, x):
-    loss = sae.member_loss(x).sum()
+    loss = sae.member_loss(x)[0].sum()
     opt.zero_grad()
     loss.backward()
     sae.remove_parallel_grad()
@@ -64,7 +64,7 @@ def test_member_loss_is_each_members_mse():
     x = torch.randn(10, 8)
     _, x_hat = sae(x)
     expected = torch.stack([((x_hat[e] - x) ** 2).mean() for e in range(2)])
-    assert torch.allclose(sae.member_loss(x), expected, atol=1e-6)
+    assert torch.allclose(sae.member_loss(x)[0], expected, atol=1e-6)
 
 
 def test_bad_sizes_and_architecture():
