@@ -40,6 +40,9 @@ class SAEConfig:
     bandwidth: float | None = None          # jumprelu straight-through kernel width
     threshold_init: float | None = None     # jumprelu
     group_sizes: list[int] | None = None    # matryoshka nested prefixes (sum = d_sae)
+    aux_k: int | None = None                # topk: AuxK dead-latent loss with this many latents (null = off)
+    aux_coefficient: float | None = None    # topk: AuxK weight (default 1/32)
+    dead_steps: int | None = None           # topk: steps without firing before a latent counts as dead
 
 
 def sae_options(sae: SAEConfig | DictConfig) -> dict:

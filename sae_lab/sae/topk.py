@@ -14,11 +14,18 @@ class TopKSAE(MemberSAE):
     architecture = "topk"
     support_certificate = True
 
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False) -> None:
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False,
+                 aux_k: int | None = None, aux_coefficient: float = 1 / 32, dead_steps: int = 250) -> None:
         super().__init__(d_model, d_sae, member_seeds, tied=tied)
         if not 1 <= k <= d_sae:
             raise ValueError(f"k={k} must be between 1 and d_sae={d_sae}.")
+        if aux_k is not None and not 1 <= aux_k <= d_sae:
+            raise ValueError(f"sae.aux_k={aux_k} must be between 1 and d_sae={d_sae} (or null to turn AuxK off).")
         self.k = int(k)
+        self.aux_k, self.aux_coefficient, self.dead_steps = aux_k, float(aux_coefficient), int(dead_steps)
+        if aux_k:
+            # training steps since each feature last fired, per member
+            self.register_buffer("steps_since_fired", torch.zeros(len(self.member_seeds), d_sae, dtype=torch.long))
 
     def select(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         values, indices = pre.topk(self.k, dim=-1, sorted=False)
@@ -43,12 +50,34 @@ class TopKSAE(MemberSAE):
 
     def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         # The dense code z is built only when a regulariser asks: it costs more than the decode.
-        values, indices = self.select(self.pre_activations(x))
+        pre = self.pre_activations(x)
+        values, indices = self.select(pre)
         z = None
         if self.want_codes:
             z = torch.zeros(values.shape[:-1] + (self.d_sae,), dtype=values.dtype, device=values.device)
             z = z.scatter(-1, indices, values)
-        return self.mse(x, self.decode_sparse(values, indices)), z
+        x_hat = self.decode_sparse(values, indices)
+        loss = self.mse(x, x_hat)
+        if self.aux_k and self.training:
+            loss = loss + self.aux_coefficient * self.aux_loss(x, x_hat, pre, values, indices)
+        return loss, z
+
+    def aux_loss(self, x: torch.Tensor, x_hat: torch.Tensor, pre: torch.Tensor, values: torch.Tensor,
+                 indices: torch.Tensor) -> torch.Tensor:
+        """AuxK (Gao et al. 2024): the top aux_k dead latents reconstruct the residual x − x̂, [E].
+        Dead = not fired for `dead_steps` training steps."""
+        with torch.no_grad():
+            fired = torch.zeros(self.steps_since_fired.shape, device=x.device).scatter_reduce(
+                -1, indices.flatten(1), (values > 0).flatten(1).float(), "amax") > 0
+            self.steps_since_fired.add_(1).masked_fill_(fired, 0)
+            dead = self.steps_since_fired > self.dead_steps
+        n_dead = int(dead.sum(-1).max())
+        if n_dead == 0:
+            return torch.zeros(len(self.member_seeds), device=x.device)
+        aux_values, aux_indices = pre.masked_fill(~dead[:, None, :], float("-inf")).topk(
+            min(self.aux_k, n_dead), dim=-1, sorted=False)
+        residual_hat = self.decode_sparse(aux_values.relu(), aux_indices) - self.b_dec[:, None, :]
+        return self.mse((x - x_hat).detach(), residual_hat)
 
     def extra_cfg(self) -> dict:
-        return {**super().extra_cfg(), "k": self.k}
+        return {**super().extra_cfg(), "k": self.k, **({"aux_k": self.aux_k} if self.aux_k else {})}

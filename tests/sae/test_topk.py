@@ -80,3 +80,21 @@ def test_lightning_module_uses_adam_with_lr():
     module = SAEModule(TopKSAE(8, 16, [0], k=2), lr=3e-4)
     opt = module.configure_optimizers()
     assert isinstance(opt, torch.optim.Adam) and opt.param_groups[0]["lr"] == 3e-4
+
+
+def test_auxk_trains_dead_latents_on_the_residual():
+    sae = TopKSAE(8, 32, [0, 1], k=2, aux_k=4, dead_steps=0)
+    x = torch.randn(4, 8)  # 4 tokens x k=2: at most 8 of 32 latents fire, the rest are dead
+    loss, _ = sae.member_loss(x)
+    plain = sae.mse(x, sae.reconstruct(x))
+    assert (loss - plain > 1e-3).all()  # the AuxK term is on and positive
+    fired = torch.zeros(2, 32, dtype=torch.bool)
+    for m in range(2):
+        fired[m, sae.encode(x)[m].nonzero()[:, 1]] = True
+    assert ((sae.steps_since_fired == 0) == fired).all()
+    sae.zero_grad()
+    loss.sum().backward()
+    dead_rows = sae.W_dec.grad[0][~fired[0]].norm(dim=-1)
+    assert (dead_rows > 0).any()  # only AuxK gives never-firing latents a gradient
+    with pytest.raises(ValueError, match="sae.aux_k=64 must be between 1 and d_sae=32"):
+        TopKSAE(8, 32, [0], k=2, aux_k=64)
