@@ -17,6 +17,7 @@ class Condition:
     members: dict[int, RunDir] = field(default_factory=dict)  # seed -> run that holds it
     rows: dict[int, list[dict]] = field(default_factory=dict)  # seed -> its metrics rows
     duplicates: list[str] = field(default_factory=list)
+    resampling_epochs: set[int] = field(default_factory=set)  # dead-feature resampling events
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -43,6 +44,8 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
                 continue
             group.members[seed] = record.run
             group.rows[seed] = [r for r in record.rows if int(r["seed"]) == seed]
+        group.resampling_epochs |= {int(e["epoch"]) for e in record.run.read_resampling()
+                                    if int(e["n_resampled"]) > 0}
     conditions = list(groups.values())
     flat = [_flatten(c.config) for c in conditions]
     differing = sorted({k for f in flat for k in f if len({json.dumps(g.get(k), default=str) for g in flat}) > 1})

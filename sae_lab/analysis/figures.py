@@ -19,9 +19,11 @@ def _save(fig, path: Path) -> None:
     tmp.replace(path)
 
 
-def timescale_plot(trajectories: dict[str, list[dict]], path: Path) -> None:
+def timescale_plot(trajectories: dict[str, list[dict]], path: Path,
+                   events: dict[str, set[int]] | None = None) -> None:
     """Normalised reconstruction loss (mse / mse at the first trained eval) and MMCS with the EVT
-    null, against epoch on a log axis (epoch 0, the initialisation, is left out of the log axis)."""
+    null, against epoch on a log axis (epoch 0, the initialisation, is left out of the log axis).
+    Resampling events are dotted vertical lines in their condition's colour."""
     fig, (ax_loss, ax_mmcs) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
     for name, rows in trajectories.items():
         rows = [r for r in rows if r["epoch"] >= 1]
@@ -37,8 +39,10 @@ def timescale_plot(trajectories: dict[str, list[dict]], path: Path) -> None:
             line, = ax_mmcs.plot(epochs, mm, marker="o", ms=3, label=name)
             ax_mmcs.fill_between(epochs, lo, hi, color=line.get_color(), alpha=0.2)
             ax_mmcs.axhline(rows[0]["mmcs_null"], color=line.get_color(), ls="--", lw=1)
+            for epoch in sorted((events or {}).get(name, ())):
+                ax_mmcs.axvline(epoch, color=line.get_color(), ls=":", lw=0.8, alpha=0.7)
     ax_loss.set_ylabel("reconstruction loss / first eval")
-    ax_mmcs.set_ylabel("MMCS (dashed: EVT null)")
+    ax_mmcs.set_ylabel("MMCS (dashed: EVT null; dotted: resampling)")
     ax_mmcs.set_xlabel("epoch")
     ax_mmcs.set_xscale("log")
     ax_loss.legend(fontsize=7)

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from sae_lab.analysis.conditions import Condition, group_conditions
 from sae_lab.analysis.figures import matched_cosine_histogram, seed_heatmap, timescale_plot
 from sae_lab.analysis.pairwise import final_statistics, matched_cosines, mmcs_matrix, trajectory
+from sae_lab.analysis.phantom import phantom_episodes
 from sae_lab.analysis.runs import RunRecord, load_runs
 from sae_lab.artifacts import atomic_write_text, report_dir, write_csv
 
@@ -41,8 +42,32 @@ def condition_table(cond: Condition, rows: list[dict], stats: dict | None) -> st
                   f"random-pair MMCS {stats['random_mean']:.4f} ± {stats['random_sd']:.4f}; "
                   f"permutation p = {stats['permutation_p']:.4g}; {verdict} "
                   f"(margin ±{stats['margin']})."]
+    if cond.resampling_epochs:
+        episodes = phantom_episodes([r["epoch"] for r in rows if "mmcs" in r], [r["mmcs"] for r in rows if "mmcs" in r],
+                                    sorted(cond.resampling_epochs))
+        lines += ["", f"Resampling events at epochs {', '.join(map(str, sorted(cond.resampling_epochs)))}."]
+        lines += [f"**Phantom consistency** after the resampling at epoch {e['event_epoch']}: MMCS rose from "
+                  f"{e['before']:.4f} to {e['peak']:.4f} by epoch {e['peak_epoch']}, then decayed to {e['after']:.4f}."
+                  for e in episodes] or ["No phantom-consistency episode (MMCS spike then decay) detected."]
     if cond.duplicates:
         lines += ["", "Duplicate seeds ignored: " + "; ".join(cond.duplicates)]
+    return "\n".join(lines)
+
+
+def final_row(cond: Condition, rows: list[dict], pairs: list[dict], epoch: int) -> dict:
+    """One condition at its final common epoch: MMCS mean ± sd over pairs, × random, L0 (paper Table 2)."""
+    values = np.array([p["mmcs"] for p in pairs if p["epoch"] == epoch])
+    row = next(r for r in rows if r["epoch"] == epoch)
+    return {"condition": cond.name, "epoch": epoch, "n_seeds": len(cond.members), "mmcs": float(values.mean()),
+            "mmcs_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "mmcs_x_random": row["mmcs_x_random"],
+            "l0": row["l0"], "fvu": row["fvu"]}
+
+
+def final_table(finals: list[dict]) -> str:
+    lines = ["| condition | epoch | seeds | MMCS ± sd | × random | L0 | FVU |",
+             "| :--- | ---: | ---: | :--- | ---: | ---: | ---: |"]
+    lines += [f"| {f['condition']} | {f['epoch']} | {f['n_seeds']} | {f['mmcs']:.3f} ± {f['mmcs_sd']:.3f} | "
+              f"{f['mmcs_x_random']:.3f}× | {f['l0']:.1f} | {f['fvu']:.4f} |" for f in finals]
     return "\n".join(lines)
 
 
@@ -57,7 +82,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     out = report_dir(root)
     records = load_runs(root)
     conditions = group_conditions(records)
-    sections, trajectories, epoch_rows, pair_rows = [], {}, [], []
+    sections, trajectories, epoch_rows, pair_rows, finals = [], {}, [], [], []
     for cond in tqdm(conditions, desc="report", unit="condition", disable=not progress):
         rows, pairs = trajectory(cond, n_resamples=n_resamples)
         trajectories[cond.name] = rows
@@ -67,6 +92,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         if pairs:
             final = max(p["epoch"] for p in pairs)
             stats = final_statistics(cond, pairs, final, n_resamples=n_resamples)
+            finals.append(final_row(cond, rows, pairs, final))
             seeds = sorted(cond.members)
             matrix = mmcs_matrix(seeds, [p for p in pairs if p["epoch"] == final])
             slug = _slug(cond.name)
@@ -75,7 +101,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
                                      out / f"matched_cosine_{slug}.png")
         sections.append(condition_table(cond, rows, stats))
     if epoch_rows:
-        timescale_plot(trajectories, out / "timescale.png")
+        timescale_plot(trajectories, out / "timescale.png", {c.name: c.resampling_epochs for c in conditions})
     write_csv(out / "trajectory.csv", epoch_rows)
     write_csv(out / "pairs.csv", pair_rows)
     status = run_status_rows(records)
@@ -87,6 +113,9 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
               "EVT null; Hungarian is the mean matched |cos| of one-to-one decoder matching.", ""]
     if broken:
         header += ["## Broken or missing runs", ""] + [f"- {b['run_dir']}: {b['problem']}" for b in broken] + [""]
+    if finals:
+        write_csv(out / "final.csv", finals)
+        header += ["## Final epoch across conditions", "", final_table(finals), ""]
     summary = "\n".join(header + ["## Conditions", ""] + ["\n\n".join(sections)]) + "\n"
     atomic_write_text(out / "summary.md", summary)
     return out / "summary.md"

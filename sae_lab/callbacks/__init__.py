@@ -5,4 +5,5 @@ from sae_lab.callbacks.checkpoint import LastCheckpoint
 from sae_lab.callbacks.evaluation import EvalCallback, evaluate_members
 from sae_lab.callbacks.resampling import DeadFeatureResampler, candidate_pool
 
-__all__ = ["CrossSeedAgreement", "DeadFeatureResampler", "EvalCallback", "candidate_pool", "LastCheckpoint", "evaluate_members"]
+__all__ = ["CrossSeedAgreement", "DeadFeatureResampler", "EvalCallback", "LastCheckpoint", "candidate_pool",
+           "evaluate_members"]

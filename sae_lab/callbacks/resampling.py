@@ -3,7 +3,8 @@
 Every `every_epochs` epochs, features that fired on none of the training inputs are re-initialised
 towards inputs sampled with probability ∝ their squared reconstruction loss: decoder row = the
 normalised (b_dec-centred) input, encoder column = the same direction scaled so the feature's
-pre-activation on that input is the lower quartile of live activations, encoder bias 0, and Adam's moments for those entries zeroed. Candidates come from a pool of
+pre-activation on that input is the lower quartile of live activations, encoder bias 0, and Adam's
+moments for those entries zeroed. Candidates come from a pool of
 `pool_size` training inputs drawn with `data_seed` (`shared`: identical for every seed) or with the
 member's own seed (`seed`). Each event is a row of resampling.csv and a logged metric.
 """
