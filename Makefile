@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build from the local wheel cache; users with GPUs install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce-table1
+.PHONY: install demo test lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,3 +31,12 @@ bench: $(STAMP)
 
 reproduce-table1: $(STAMP)
 	$(PY) scripts/table1.py
+
+reproduce-table2: $(STAMP)
+	$(PY) train.py +experiment=table2
+
+reproduce-figure2: $(STAMP)
+	$(PY) train.py +experiment=figure2
+
+reproduce-figure2-quick: $(STAMP)
+	$(PY) train.py +experiment=figure2_quick

@@ -63,8 +63,10 @@ def check_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
             from None
     for override in parsed:
         group = override.key_or_group
-        if override.is_delete() or override.is_add() or override.is_force_add() or group.startswith("hydra"):
+        if override.is_delete() or group.startswith("hydra"):
             continue
+        if group not in CONFIG_GROUPS and (override.is_add() or override.is_force_add()):
+            continue  # `+key=value` adds a key on purpose; the schema check after composing judges it
         if group not in CONFIG_GROUPS:
             if not _known_key(group):
                 raise ConfigError(f"{group} is not a setting sae_lab knows; the keys are in conf/train.yaml "

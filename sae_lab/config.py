@@ -78,10 +78,10 @@ class ConsistencyConfig:
 
 @dataclass
 class ResampleConfig:
-    """Dead-feature resampling every `every_epochs` epochs (0 = off) from a candidate pool of
-    `pool_size` training inputs drawn with data_seed (`shared`) or the member's seed (`seed`)."""
-    every_epochs: int = 0
-    pool: str = "shared"
+    """Dead-feature resampling every `every_epochs` epochs from a candidate pool of `pool_size`
+    training inputs drawn with data_seed (`shared`) or the member's seed (`seed`); `none` = off."""
+    pool: str = "none"
+    every_epochs: int = 5
     pool_size: int = 4096
     stop_after_epoch: int | None = None
 
@@ -109,12 +109,12 @@ class TrainConfig:
 
 
 def register_configs() -> None:
+    # Schemas live under schema/ so that sweeps like sae='glob(*)' see only the real choices.
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    cs.store(group="model", name="model_schema", node=ModelConfig)
-    cs.store(group="sae", name="sae_schema", node=SAEConfig)
-    cs.store(group="budget", name="budget_schema", node=BudgetConfig)
-    cs.store(group="logger", name="logger_schema", node=LoggerConfig)
+    for group, node in (("model", ModelConfig), ("sae", SAEConfig), ("budget", BudgetConfig),
+                        ("logger", LoggerConfig)):
+        cs.store(group=f"schema/{group}", name=group, node=node)
 
 
 def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
@@ -164,9 +164,9 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
                                                                                  merged.consistency.start),
          "consistency.weight must be >= 0 and 0 <= consistency.start <= consistency.end, got "
          f"{merged.consistency.weight}, {merged.consistency.start}, {merged.consistency.end}.")
-    need(merged.resample.every_epochs >= 0, f"resample.every_epochs must be >= 0, got {merged.resample.every_epochs}.")
-    need(merged.resample.pool in ("shared", "seed"),
-         f"resample.pool must be 'shared' or 'seed', got {merged.resample.pool!r}.")
+    need(merged.resample.every_epochs >= 1, f"resample.every_epochs must be >= 1, got {merged.resample.every_epochs}.")
+    need(merged.resample.pool in ("none", "shared", "seed"),
+         f"resample.pool must be none, shared or seed, got {merged.resample.pool!r}.")
     need(merged.device == "cpu" or merged.device.startswith(("cuda", "mps")) or merged.device == "auto",
          f"device must be cpu, auto, cuda[:N] or mps, got {merged.device!r}.")
     return merged

@@ -48,7 +48,27 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
                                     if int(e["n_resampled"]) > 0}
     conditions = list(groups.values())
     flat = [_flatten(c.config) for c in conditions]
-    differing = sorted({k for f in flat for k in f if len({json.dumps(g.get(k), default=str) for g in flat}) > 1})
+    keys = _naming_keys(flat)
     for c, f in zip(conditions, flat, strict=True):
-        c.name = ", ".join(f"{k}={f.get(k)}" for k in differing) or "all runs"
+        c.name = ", ".join(f"{k}={f.get(k)}" for k in keys) or "all runs"
     return sorted(conditions, key=lambda c: c.name)
+
+
+def _naming_keys(flat: list[dict]) -> list[str]:
+    """The fewest differing keys (architecture and resampling pool first) that tell conditions apart,
+    so names read `sae.architecture=relu`, not every architecture-specific default."""
+    def signature(keys: list[str]) -> list[str]:
+        return [json.dumps([f.get(k) for k in keys], default=str) for f in flat]
+
+    differing = sorted({k for f in flat for k in f if len({json.dumps(g.get(k), default=str) for g in flat}) > 1},
+                       key=lambda k: (k not in _FIRST, _FIRST.index(k) if k in _FIRST else 0, k))
+    chosen: list[str] = []
+    for key in differing:
+        if len(set(signature(chosen))) == len(flat):
+            break
+        if len(set(signature(chosen + [key]))) > len(set(signature(chosen))):
+            chosen.append(key)
+    return chosen
+
+
+_FIRST = ["sae.architecture", "resample.pool", "d_sae", "k", "layer", "model.name"]

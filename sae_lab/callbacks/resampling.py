@@ -6,7 +6,7 @@ normalised (b_dec-centred) input, encoder column = the same direction scaled so 
 pre-activation on that input is the lower quartile of live activations, encoder bias 0, and Adam's
 moments for those entries zeroed. Candidates come from a pool of
 `pool_size` training inputs drawn with `data_seed` (`shared`: identical for every seed) or with the
-member's own seed (`seed`). Each event is a row of resampling.csv and a logged metric.
+member's own seed (`seed`); `none` turns it off. Each event is a row of resampling.csv and a logged metric.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class DeadFeatureResampler(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
-        if self.every_epochs <= 0 or epoch % self.every_epochs or epoch >= (trainer.max_epochs or 0) \
+        if self.pool == "none" or epoch % self.every_epochs or epoch >= (trainer.max_epochs or 0) \
                 or (self.stop_after_epoch is not None and epoch > self.stop_after_epoch):
             return
         sae: MemberSAE = pl_module.sae
