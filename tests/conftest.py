@@ -22,3 +22,17 @@ def run_train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "disabled"}
     return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=env)
+
+
+def train_smoke(tmp_path: Path, cache_dir: Path, name: str, *overrides: str):
+    """`sae_lab.train.train` on the smoke budget in tmp_path/name; returns (RunDir, last rows)."""
+    from hydra import compose, initialize_config_dir
+
+    from sae_lab.artifacts import RunDir
+    from sae_lab.config import CONF_DIR
+    from sae_lab.train import train
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=["budget=smoke", "progress=false", f"cache_dir={cache_dir}", *overrides])
+    last = train(cfg, tmp_path / name)
+    return RunDir(tmp_path / name), last

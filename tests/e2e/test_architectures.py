@@ -2,26 +2,15 @@
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file
 
-from sae_lab.artifacts import RunDir
-from sae_lab.config import CONF_DIR
 from sae_lab.data import subject_activations
 from sae_lab.metrics import mse_mean
 from sae_lab.models import build_subject
 from sae_lab.sae.export import load_member
-from sae_lab.train import train
+from tests.conftest import train_smoke
 
 pytestmark = pytest.mark.slow
-
-
-def _train(tmp_path, cache_dir, name, *overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["budget=smoke", "progress=false", f"cache_dir={cache_dir}", *overrides])
-    run_dir = tmp_path / name
-    last = train(cfg, run_dir)
-    return RunDir(run_dir), last
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +21,7 @@ def acts(cache_dir):
 
 @torch.no_grad()
 def test_topk_has_exactly_k_active(tmp_path, cache_dir, acts):
-    run, last = _train(tmp_path, cache_dir, "topk", "sae=topk", "k=16")
+    run, last = train_smoke(tmp_path, cache_dir, "topk", "sae=topk", "k=16")
     z = load_member(run.root, 0).encode(acts[:2000])
     assert ((z != 0).sum(-1) == 16).all()
     assert last[0]["l0"] == 16
@@ -40,7 +29,7 @@ def test_topk_has_exactly_k_active(tmp_path, cache_dir, acts):
 
 @torch.no_grad()
 def test_batchtopk_averages_k_with_varying_counts(tmp_path, cache_dir, acts):
-    run, last = _train(tmp_path, cache_dir, "btk", "sae=batchtopk")
+    run, last = train_smoke(tmp_path, cache_dir, "btk", "sae=batchtopk")
     sae = load_member(run.root, 0)
     z = sae.batch_select(sae.pre_activations(acts[:256]))
     counts = (z != 0).sum(-1).float()
@@ -51,13 +40,13 @@ def test_batchtopk_averages_k_with_varying_counts(tmp_path, cache_dir, acts):
 
 
 def test_relu_l0_falls_as_lambda_rises(tmp_path, cache_dir):
-    l0 = [_train(tmp_path, cache_dir, f"relu{lam}", "sae=relu", f"sae.l1_coefficient={lam}")[1][0]["l0"]
+    l0 = [train_smoke(tmp_path, cache_dir, f"relu{lam}", "sae=relu", f"sae.l1_coefficient={lam}")[1][0]["l0"]
           for lam in (1e-4, 1e-3, 1e-2)]
     assert l0[0] > l0[1] > l0[2]
 
 
 def test_jumprelu_thresholds_move(tmp_path, cache_dir):
-    run, _ = _train(tmp_path, cache_dir, "jump", "sae=jumprelu")
+    run, _ = train_smoke(tmp_path, cache_dir, "jump", "sae=jumprelu")
     threshold = load_file(str(run.sae_weights(0)))["threshold"]
     assert threshold.shape == (1024,)
     assert (threshold - 0.1).abs().max() > 1e-3  # initialised at 0.1 everywhere
@@ -65,7 +54,7 @@ def test_jumprelu_thresholds_move(tmp_path, cache_dir):
 
 @torch.no_grad()
 def test_matryoshka_first_group_reconstructs_better_than_a_random_group(tmp_path, cache_dir, acts):
-    run, _ = _train(tmp_path, cache_dir, "mat", "sae=matryoshka")
+    run, _ = train_smoke(tmp_path, cache_dir, "mat", "sae=matryoshka")
     sae = load_member(run.root, 0)
     size = sae.group_sizes[0]
     x = acts[:4000]
@@ -80,7 +69,7 @@ def test_matryoshka_first_group_reconstructs_better_than_a_random_group(tmp_path
 
 
 def test_tied_weights_stay_tied(tmp_path, cache_dir):
-    run, _ = _train(tmp_path, cache_dir, "tied", "sae=topk", "sae.tied=true")
+    run, _ = train_smoke(tmp_path, cache_dir, "tied", "sae=topk", "sae.tied=true")
     w = load_file(str(run.sae_weights(0)))
     assert torch.equal(w["W_enc"], w["W_dec"].T)
     assert run.read_snapshot(0, 2)["decoder"].shape == (1024, 128)

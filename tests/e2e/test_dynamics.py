@@ -2,23 +2,12 @@
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from sae_lab.artifacts import RunDir
 from sae_lab.callbacks import candidate_pool
-from sae_lab.config import CONF_DIR
-from sae_lab.train import train
-from tests.conftest import run_train
+from tests.conftest import run_train, train_smoke
 
 pytestmark = pytest.mark.slow
-
-
-def _train(tmp_path, cache_dir, name, *overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["budget=smoke", "progress=false", f"cache_dir={cache_dir}", *overrides])
-    train(cfg, tmp_path / name)
-    return RunDir(tmp_path / name)
 
 
 def _column(run, name):
@@ -26,7 +15,8 @@ def _column(run, name):
 
 
 def test_resampling_revives_dead_features(tmp_path, cache_dir):
-    run = _train(tmp_path, cache_dir, "rs", "budget.epochs=5", "resample.pool=shared", "resample.every_epochs=4")
+    run, _ = train_smoke(tmp_path, cache_dir, "rs", "budget.epochs=5", "resample.pool=shared",
+                         "resample.every_epochs=4")
     [event] = run.read_resampling()
     assert int(event["epoch"]) == 4 and int(event["n_resampled"]) > 50
     alive = _column(run, "alive_frac")
@@ -46,9 +36,9 @@ def test_shared_pool_is_common_to_all_seeds_seed_pool_is_not():
 
 
 def test_certificate_regulariser_lowers_the_certificate(tmp_path, cache_dir):
-    plain = _column(_train(tmp_path, cache_dir, "l0", "consistency.weight=0"), "certificate")
-    reg = _column(_train(tmp_path, cache_dir, "l1", "consistency.weight=0.5", "consistency.start=10",
-                         "consistency.end=50"), "certificate")
+    plain = _column(train_smoke(tmp_path, cache_dir, "l0", "consistency.weight=0")[0], "certificate")
+    reg = _column(train_smoke(tmp_path, cache_dir, "l1", "consistency.weight=0.5", "consistency.start=10",
+                              "consistency.end=50")[0], "certificate")
     assert plain[0] == pytest.approx(reg[0])  # same initialisation, logged even when λ = 0
     assert reg[2] < 0.5 * plain[2]
 
