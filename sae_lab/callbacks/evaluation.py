@@ -22,7 +22,7 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
     for start in range(0, len(x), chunk_size):
         z, x_hat = sae(x[start:start + chunk_size])
         x_hats.append(x_hat)
-        certs.append(sae.certificate(z) * len(z[0]))
+        certs.append(sae.certificate(z, x_hat) * len(z[0]))
         actives.append(active_per_token(z))
         c = firing_counts(z)
         counts = c if counts is None else counts + c

@@ -56,12 +56,12 @@ def relative_error_norm(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
 
 def active_per_token(z: torch.Tensor) -> torch.Tensor:
     """Number of non-zero features of each token, [..., N]."""
-    return (z != 0).sum(-1)
+    return torch.count_nonzero(z, dim=-1)
 
 
 def firing_counts(z: torch.Tensor) -> torch.Tensor:
     """Number of tokens on which each feature is non-zero, [..., m]."""
-    return (z != 0).sum(-2)
+    return torch.count_nonzero(z, dim=-2)
 
 
 def l0(active: torch.Tensor) -> torch.Tensor:

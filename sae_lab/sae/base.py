@@ -98,15 +98,15 @@ class MemberSAE(nn.Module):
         z, x_hat = self(x)
         return self.mse(x, x_hat), z
 
-    def consistency_codes(self, z: torch.Tensor) -> torch.Tensor:
-        """x_t = σ(enc(dec(z))); TopK-style encoders use ReLU of the second pass's pre-activations
-        (the certificate is read on the first pass's support only)."""
-        pre = self.pre_activations(self.decode(z))
+    def consistency_codes(self, z: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
+        """x_t = σ(enc(x̂)), x̂ = dec(z) (pass it when already computed); TopK-style encoders use ReLU
+        of the second pass's pre-activations (the certificate reads only the first pass's support)."""
+        pre = self.pre_activations(self.decode(z) if x_hat is None else x_hat)
         return pre.relu() if self.support_certificate else self.activation(pre)
 
-    def certificate(self, z: torch.Tensor) -> torch.Tensor:
+    def certificate(self, z: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
         """L_cert per member, [E] (METRICS.md, latent self-consistency)."""
-        return self_consistency(z, self.consistency_codes(z), self.support_certificate)
+        return self_consistency(z, self.consistency_codes(z, x_hat), self.support_certificate)
 
     def mse(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
         """Each member's mean squared reconstruction error, [E]."""
