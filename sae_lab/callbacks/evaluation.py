@@ -19,6 +19,7 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Metrics [E] per name and firing counts [E, d_sae] of every member on the eval set `x`."""
     x_hats, actives, certs, counts = [], [], [], None
+    chunk_size = max(256, chunk_size // sae.n_members)  # keep [E, chunk, d_sae] scratch near cache size
     for start in range(0, len(x), chunk_size):
         z, x_hat = sae(x[start:start + chunk_size])
         x_hats.append(x_hat)
