@@ -11,7 +11,7 @@ def self_consistency(x_m: torch.Tensor, x_t: torch.Tensor, support_only: bool) -
     with the mask detached, so support switching is not penalised."""
     diff = x_t - x_m
     if support_only:
-        diff = diff * (x_m != 0).detach()
+        diff = diff * (x_m != 0).to(diff.dtype).detach()
     return diff.pow(2).sum(-1).mean(-1)
 
 
