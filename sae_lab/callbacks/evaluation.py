@@ -10,7 +10,13 @@ import torch
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
 from sae_lab.callbacks.agreement import CrossSeedAgreement
-from sae_lab.metrics import active_per_token, effective_rank, firing_counts, reconstruction_metrics
+from sae_lab.metrics import (
+    active_per_token,
+    effective_rank,
+    firing_counts,
+    firing_counts_sparse,
+    reconstruction_metrics,
+)
 from sae_lab.sae.base import MemberSAE
 
 
@@ -21,11 +27,17 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
     x_hats, actives, certs, counts = [], [], [], None
     chunk_size = max(256, chunk_size // sae.n_members)  # keep [E, chunk, d_sae] scratch near cache size
     for start in range(0, len(x), chunk_size):
-        z, x_hat = sae(x[start:start + chunk_size])
+        chunk = x[start:start + chunk_size]
+        sparse = sae.sparse_forward(chunk)
+        if sparse is not None:  # fixed-k codes: never build the dense [E, B, d_sae] tensor
+            values, indices, x_hat, cert = sparse
+            active, c = active_per_token(values), firing_counts_sparse(values, indices, sae.d_sae)
+        else:
+            z, x_hat = sae(chunk)
+            active, c, cert = active_per_token(z), firing_counts(z), sae.certificate(z, x_hat)
         x_hats.append(x_hat)
-        certs.append(sae.certificate(z, x_hat) * len(z[0]))
-        actives.append(active_per_token(z))
-        c = firing_counts(z)
+        actives.append(active)
+        certs.append(cert * len(chunk))
         counts = c if counts is None else counts + c
     assert counts is not None, "the eval set is empty"
     metrics = reconstruction_metrics(x, torch.cat(x_hats, dim=1), torch.cat(actives, dim=1), counts)

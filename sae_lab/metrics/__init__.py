@@ -5,6 +5,7 @@ from sae_lab.metrics.reconstruction import (
     alive_fraction,
     cosine_sim,
     firing_counts,
+    firing_counts_sparse,
     fvu,
     l0,
     mse_mean,
@@ -17,7 +18,8 @@ from sae_lab.metrics.reconstruction import (
 )
 
 __all__ = [
-    "active_per_token", "alive_fraction", "cosine_sim", "firing_counts", "fvu", "l0", "mse_mean",
+    "active_per_token", "alive_fraction", "cosine_sim", "firing_counts", "firing_counts_sparse", "fvu", "l0",
+    "mse_mean",
     "r_squared", "reconstruction_metrics", "relative_error_norm", "sse_per_token", "sst_per_token",
     "variance_explained_per_dim",
 ]

@@ -66,6 +66,14 @@ def firing_counts(z: torch.Tensor) -> torch.Tensor:
     return (z != 0).to(exact).sum(-2).round().long()
 
 
+def firing_counts_sparse(values: torch.Tensor, indices: torch.Tensor, d_sae: int) -> torch.Tensor:
+    """`firing_counts` from (value, index) pairs [..., N, k] of a sparse code, [..., d_sae]."""
+    lead = values.shape[:-2]
+    fired = (values != 0).to(torch.float32).reshape(*lead, -1)
+    counts = torch.zeros(*lead, d_sae, dtype=torch.float32, device=values.device)
+    return counts.scatter_add_(-1, indices.reshape(*lead, -1), fired).round().long()
+
+
 def l0(active: torch.Tensor) -> torch.Tensor:
     """Mean number of non-zero features per token, from `active_per_token`."""
     return active.float().mean(-1)

@@ -88,6 +88,12 @@ class MemberSAE(nn.Module):
         z = self.encode(x)
         return z, self.decode(z)
 
+    def sparse_forward(self, x: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(values [E,B,k], indices [E,B,k], x̂, certificate [E]) for fixed-k codes; None otherwise.
+        Lets evaluation skip the dense [E, B, d_sae] code where k is fixed."""
+        return None
+
     def decoder(self) -> torch.Tensor:
         """Dictionary atoms as rows, [E, d_sae, d_model]."""
         return self.W_dec.detach()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from sae_lab.metrics.consistency import self_consistency
 from sae_lab.sae.base import MemberSAE
 
 
@@ -47,6 +48,14 @@ class TopKSAE(MemberSAE):
         values, indices = self.select(self.pre_activations(x))
         z = torch.zeros(values.shape[:-1] + (self.d_sae,), dtype=values.dtype, device=values.device)
         return z.scatter(-1, indices, values), self.decode_sparse(values, indices)
+
+    def sparse_forward(self, x: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        values, indices = self.select(self.pre_activations(x))
+        x_hat = self.decode_sparse(values, indices)
+        # Second pass read on the first pass's support only: gather k of d_sae pre-activations.
+        x_t = self.pre_activations(x_hat).gather(-1, indices).relu()
+        return values, indices, x_hat, self_consistency(values, x_t, support_only=True)
 
     def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         # The dense code z is built only when a regulariser asks: it costs more than the decode.

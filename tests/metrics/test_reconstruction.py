@@ -84,3 +84,12 @@ def test_reconstruction_metrics_keys_and_shapes():
     assert set(out) == {"mse_mean", "fvu", "r2", "sse_per_token", "sst_per_token", "var_explained_dim",
                         "cos_sim", "rel_error_norm", "l0", "alive_frac"}
     assert all(v.shape == (2,) for v in out.values())
+
+
+def test_sparse_counts_match_dense():
+    g = torch.Generator().manual_seed(0)
+    values = torch.relu(torch.randn(2, 50, 4, generator=g))
+    indices = torch.stack([torch.randperm(16, generator=g)[:4] for _ in range(100)]).view(2, 50, 4)
+    dense = torch.zeros(2, 50, 16).scatter(-1, indices, values)
+    assert torch.equal(M.firing_counts_sparse(values, indices, 16), M.firing_counts(dense))
+    assert torch.equal(M.active_per_token(values), M.active_per_token(dense))

@@ -98,3 +98,13 @@ def test_auxk_trains_dead_latents_on_the_residual():
     assert (dead_rows > 0).any()  # only AuxK gives never-firing latents a gradient
     with pytest.raises(ValueError, match="sae.aux_k=64 must be between 1 and d_sae=32"):
         TopKSAE(8, 32, [0], k=2, aux_k=64)
+
+
+def test_sparse_forward_matches_dense_eval_path():
+    sae = TopKSAE(16, 64, [0, 1], k=5)
+    x = torch.randn(40, 16)
+    values, indices, x_hat, cert = sae.sparse_forward(x)
+    z, x_hat_dense = sae(x)
+    assert torch.allclose(x_hat, x_hat_dense, atol=1e-5)
+    assert torch.equal(torch.zeros_like(z).scatter(-1, indices, values), z)
+    assert torch.allclose(cert, sae.certificate(z, x_hat_dense), rtol=1e-4)
