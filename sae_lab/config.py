@@ -196,3 +196,8 @@ def condition_of(cfg: DictConfig | dict) -> dict:
 def member_seeds(seed: int, ensemble: int) -> list[int]:
     """`ensemble=E` trains seeds seed, seed+1, ..., seed+E-1."""
     return [int(seed) + i for i in range(int(ensemble))]
+
+
+# Registered at import: conf/sae/*.yaml extend schema/sae, and tests or notebooks compose configs
+# without going through main().
+register_configs()

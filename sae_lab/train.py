@@ -63,14 +63,13 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
 
     subject = build_subject(cfg.model.name, device=device)
     hook = subject.hook_name(cfg.layer, cfg.model.hook_site)
-    acts = subject_activations(subject, hook, Path(cfg.cache_dir))
-    data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
-    try:
+    try:  # before the activation cache: a bad option must not cost a cache build
         sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
                         k=cfg.k, **sae_options(cfg.sae))
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"sae={cfg.sae.architecture} does not accept these options "
-                          f"{sae_options(cfg.sae)}: {err}".rstrip(".") + ".") from None
+    except ValueError as err:  # build_sae's messages are one sentence naming the key
+        raise ConfigError(str(err)) from None
+    acts = subject_activations(subject, hook, Path(cfg.cache_dir))
+    data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
                        consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end)
     agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +27,12 @@ def build_sae(architecture: str, d_model: int, d_sae: int, member_seeds: Sequenc
     if d_sae < 1:
         raise ValueError(f"d_sae={d_sae} must be at least 1.")
     kwargs = {key: value for key, value in options.items() if value is not None}
+    accepted = [name for name in inspect.signature(REGISTRY[architecture].__init__).parameters
+                if name not in ("self", "d_model", "d_sae", "member_seeds", "k")]
+    for key in kwargs:
+        if key not in accepted:
+            raise ValueError(f"sae.{key} does not apply to sae={architecture}; its keys are "
+                             f"{', '.join('sae.' + a for a in accepted)}.")
     if architecture in _USES_K:
         kwargs["k"] = k
     return REGISTRY[architecture](d_model, d_sae, member_seeds, **kwargs)
