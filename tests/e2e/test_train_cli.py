@@ -154,3 +154,14 @@ def test_bad_config_one_sentence_nonzero_exit(override, sentence, tmp_path, cach
     assert proc.stderr.strip().splitlines() == [sentence]
     assert "Traceback" not in proc.stdout + proc.stderr
     assert not (tmp_path / "metrics.csv").exists()
+
+
+def test_submitit_launcher_runs_the_sweep(tmp_path, cache_dir):
+    """The SLURM presets use hydra-submitit-launcher; its local executor exercises the same path."""
+    proc = run_train("-m", "seed=1..2", "budget=smoke", "budget.epochs=1", "progress=false",
+                     "hydra/launcher=submitit_local", f"cache_dir={cache_dir}", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seeds = sorted(int(RunDir(p).read_metrics()[0]["seed"]) for p in tmp_path.iterdir()
+                   if (p / "metrics.csv").is_file())
+    assert seeds == [1, 2]
+    assert "Seeds: 1, 2" in (tmp_path / "report" / "summary.md").read_text()
