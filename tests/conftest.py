@@ -24,7 +24,7 @@ def run_train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           timeout=timeout, env=env)
 
 
-def train_smoke(tmp_path: Path, cache_dir: Path, name: str, *overrides: str):
+def train_smoke(tmp_path: Path, cache_dir: Path, name: str, *overrides: str, callbacks=None):
     """`sae_lab.train.train` on the smoke budget in tmp_path/name; returns (RunDir, last rows)."""
     from hydra import compose, initialize_config_dir
 
@@ -34,5 +34,5 @@ def train_smoke(tmp_path: Path, cache_dir: Path, name: str, *overrides: str):
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=["budget=smoke", "progress=false", f"cache_dir={cache_dir}", *overrides])
-    last = train(cfg, tmp_path / name)
+    last = train(cfg, tmp_path / name, callbacks=callbacks)
     return RunDir(tmp_path / name), last

@@ -10,6 +10,7 @@ import torch
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
 from sae_lab.callbacks.agreement import CrossSeedAgreement
+from sae_lab.callbacks.checkpoint import epoch_completed
 from sae_lab.metrics import (
     active_per_token,
     effective_rank,
@@ -69,7 +70,7 @@ class EvalCallback(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1  # epoch E = after E full passes
-        if epoch in self.eval_epochs:
+        if epoch in self.eval_epochs and epoch_completed(trainer):
             self.evaluate(trainer, pl_module, epoch)
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 
 from sae_lab.artifacts import RunDir, write_csv
+from sae_lab.callbacks.checkpoint import epoch_completed
 from sae_lab.metrics import firing_counts
 from sae_lab.sae.base import MemberSAE
 
@@ -80,8 +81,9 @@ class DeadFeatureResampler(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
-        if self.pool == "none" or epoch % self.every_epochs or epoch >= (trainer.max_epochs or 0) \
-                or (self.stop_after_epoch is not None and epoch > self.stop_after_epoch):
+        due = self.pool != "none" and epoch % self.every_epochs == 0 and epoch < (trainer.max_epochs or 0)
+        stopped = self.stop_after_epoch is not None and epoch > self.stop_after_epoch
+        if not due or stopped or not epoch_completed(trainer):
             return
         sae: MemberSAE = pl_module.sae
         data = trainer.datamodule.train_data

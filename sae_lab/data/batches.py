@@ -8,7 +8,7 @@ batches in identical order.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -24,21 +24,29 @@ class ShuffledBatches:
 
     `consumed` counts batches handed to training (advanced by the DataModule's
     `on_before_batch_transfer`, which runs after Lightning's one-batch prefetch), so a checkpoint
-    taken mid-epoch resumes at the right batch.
+    taken mid-epoch resumes at the right batch. `epoch_of` (the trainer's epoch counter) fixes the
+    epoch when Lightning does not restore loader state: it skips that at epoch boundaries.
     """
 
-    def __init__(self, data: torch.Tensor, batch_size: int, data_seed: int) -> None:
+    def __init__(self, data: torch.Tensor, batch_size: int, data_seed: int,
+                 epoch_of: Callable[[], int] | None = None) -> None:
         self.data = data
         self.batch_size = int(batch_size)
         self.data_seed = int(data_seed)
         self.epoch = 0
         self.consumed = 0
+        self.epoch_of = epoch_of
 
     def __len__(self) -> int:
         return math.ceil(len(self.data) / self.batch_size)
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        if self.consumed >= len(self):  # the previous epoch finished: roll over
+        # Runs at the first next(), i.e. once the trainer's epoch counter is current.
+        if self.epoch_of is not None:
+            epoch = int(self.epoch_of())
+            if epoch != self.epoch or self.consumed >= len(self):
+                self.epoch, self.consumed = epoch, 0
+        elif self.consumed >= len(self):  # the previous epoch finished: roll over
             self.epoch, self.consumed = self.epoch + 1, 0
         perm = epoch_permutation(len(self.data), self.data_seed, self.epoch).to(self.data.device)
         for i in range(self.consumed, len(self)):

@@ -21,6 +21,8 @@ class ActivationDataModule(L.LightningDataModule):
         self.batches = ShuffledBatches(self.train_data, batch_size, data_seed)
 
     def train_dataloader(self) -> ShuffledBatches:
+        if self.trainer is not None:
+            self.batches.epoch_of = lambda: self.trainer.current_epoch
         return self.batches
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
