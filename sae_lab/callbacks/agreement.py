@@ -15,18 +15,22 @@ from sae_lab.config import condition_of
 from sae_lab.metrics import decoder_hungarian, evt_null, mmcs
 
 
-def sibling_runs(run: RunDir, condition: dict) -> list[RunDir]:
-    """Run dirs next to `run` (same sweep dir) whose resolved config has the same condition."""
+def sibling_runs(run: RunDir, condition: dict, known: dict[Path, bool] | None = None) -> list[RunDir]:
+    """Run dirs next to `run` (same sweep dir) whose resolved config has the same condition.
+    `known` caches the verdict per dir, so each sibling's config is parsed once per run."""
+    known = {} if known is None else known
     out = []
     for path in sorted(Path(run.root).parent.iterdir()):
         other = RunDir(path)
         if path == run.root or not other.config.is_file():
             continue
-        try:
-            if condition_of(OmegaConf.load(other.config)) == condition:
-                out.append(other)
-        except Exception:  # a broken sibling is the report's business, not training's
-            continue
+        if path not in known:
+            try:
+                known[path] = condition_of(OmegaConf.load(other.config)) == condition
+            except Exception:  # a broken sibling is the report's business, not training's
+                continue
+        if known[path]:
+            out.append(other)
     return out
 
 
@@ -38,10 +42,12 @@ class CrossSeedAgreement:
         self.siblings = siblings
         self.condition = condition
         self.hungarian = hungarian
+        self._known_siblings: dict[Path, bool] = {}
 
     def partners(self, epoch: int, own: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
         found = dict(own)
-        for sibling in sibling_runs(self.run, self.condition) if self.siblings else []:
+        siblings = sibling_runs(self.run, self.condition, self._known_siblings) if self.siblings else []
+        for sibling in siblings:
             for seed in sibling.seeds():
                 path = sibling.snapshot(seed, epoch)
                 if seed not in found and path.is_file():
