@@ -58,11 +58,11 @@ def resample_member(sae: MemberSAE, optimizer: torch.optim.Optimizer | None, mem
         # Bricken et al.'s 0.2 × encoder-norm rule, or the median, alive fraction fell after an event).
         active = z[z > 0]
         level = active.kthvalue(max(1, len(active) // 4)).values if len(active) else torch.tensor(1.0)
-        sae.W_enc[member][:, idx] = (directions * (level / norms)).T
+        sae.W_enc[member, idx] = directions * (level / norms)
     sae.b_enc[member, idx] = 0.0
     if optimizer is not None:
         for param, select in ((sae.W_dec, (member, idx)), (sae.b_enc, (member, idx)),
-                              *(((sae.W_enc, (member, slice(None), idx)),) if not sae.tied else ())):
+                              *(((sae.W_enc, (member, idx)),) if not sae.tied else ())):
             for key in ("exp_avg", "exp_avg_sq"):
                 state = optimizer.state.get(param, {})
                 if key in state:

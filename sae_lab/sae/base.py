@@ -47,30 +47,39 @@ class MemberSAE(nn.Module):
         w_dec = torch.stack([init_decoder(s, d_sae, d_model) for s in self.member_seeds])
         self.W_dec = nn.Parameter(w_dec)                                   # [E, m, d]
         if not self.tied:
-            self.W_enc = nn.Parameter(w_dec.transpose(1, 2).clone())       # [E, d, m]
+            # Stored feature-major like W_dec, [E, m, d]: all members' encoders are then one
+            # contiguous [E·m, d] matrix, so neither the encoder GEMM nor its gradient needs a
+            # transposed copy. `encoder_weight` gives the usual [E, d, m] view.
+            self.W_enc = nn.Parameter(w_dec.clone())                         # [E, m, d]
         self.b_enc = nn.Parameter(torch.zeros(len(self.member_seeds), d_sae))
         self.b_dec = nn.Parameter(torch.zeros(len(self.member_seeds), d_model))
 
     @property
+    def encoder_rows(self) -> torch.Tensor:
+        """Encoder directions as rows, [E, m, d]; with `tied`, the decoder itself (one parameter,
+        so tied stays tied)."""
+        return self.W_dec if self.tied else self.W_enc
+
+    @property
     def encoder_weight(self) -> torch.Tensor:
-        """[E, d, m]; with `tied`, the decoder's transpose (one parameter, so tied stays tied)."""
-        return self.W_dec.transpose(1, 2) if self.tied else self.W_enc
+        """[E, d, m] (SAELens orientation, pre = x @ W_enc), a view of `encoder_rows`."""
+        return self.encoder_rows.transpose(1, 2)
 
     @property
     def n_members(self) -> int:
         return len(self.member_seeds)
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, d] (shared by all members) or [E, B, d] -> [E, B, d_sae]."""
+        """x [B, d] (shared by all members) or [E, B, d] -> [E, B, d_sae] (possibly a strided view)."""
+        rows = self.encoder_rows
         if x.dim() == 3:
-            return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], self.encoder_weight)
-        # Shared input: (x - b_dec) W = x W - b_dec W, so all members are one [B, d] x [d, E*m] GEMM,
-        # about twice as fast on CPU as E batched products.
-        w_enc = self.encoder_weight
-        n_members, d_model, d_sae = w_enc.shape
-        pre = (x @ w_enc.transpose(0, 1).reshape(d_model, n_members * d_sae))
-        bias = self.b_enc - torch.bmm(self.b_dec[:, None, :], w_enc)[:, 0]
-        return pre.view(len(x), n_members, d_sae).transpose(0, 1) + bias[:, None, :]
+            return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], rows.transpose(1, 2))
+        # Shared input: (x - b_dec) W = x W - b_dec W, so all members are one [B, d] x [d, E·m] GEMM
+        # with the bias folded in, faster on CPU than E batched products.
+        n_members, d_sae, d_model = rows.shape
+        bias = self.b_enc - torch.bmm(rows, self.b_dec[:, :, None])[..., 0]
+        pre = torch.addmm(bias.reshape(1, -1), x, rows.reshape(n_members * d_sae, d_model).t())
+        return pre.view(len(x), n_members, d_sae).transpose(0, 1)
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -138,7 +147,7 @@ class MemberSAE(nn.Module):
         """One member's weights in SAELens layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in]) plus any
         per-member parameters or buffers of the architecture (thresholds)."""
         state = {name: t[member].detach() for name, t in self.state_dict().items()}
-        state["W_enc"] = self.encoder_weight[member].detach()
+        state["W_enc"] = self.encoder_weight[member].detach().contiguous()
         return state
 
     def extra_cfg(self) -> dict:

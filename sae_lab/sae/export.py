@@ -49,6 +49,8 @@ def load_member(run_dir: str | Path, seed: int) -> MemberSAE:
                if key in cfg}
     sae = build_sae(cfg["architecture"], cfg["d_in"], cfg["d_sae"], [seed], k=cfg.get("k", 1), **options)
     own = sae.state_dict()
+    if "W_enc" in weights:  # SAELens [d_in, d_sae] -> sae_lab's feature-major [d_sae, d_in]
+        weights["W_enc"] = weights["W_enc"].T.contiguous()
     sae.load_state_dict({name: value[None] if own[name].dim() > value.dim() else value
                          for name, value in weights.items() if name in own}, strict=False)
     return sae
