@@ -1,6 +1,6 @@
 """Training throughput of sae_lab against bare PyTorch loops, and an E=8 ensemble against 8 solo runs.
 
-    python benchmarks/train_throughput.py [--epochs N] [--members 8]
+    python benchmarks/train_throughput.py [--epochs N] [--members 8] [--repeats R]
 
 Every loop trains the default TopK SAE (d_sae 1024, k 32, batch 256, Adam 3e-4) on the same cached
 mod-113 activations in the same batch order, in this one process. sae_lab runs through
@@ -11,12 +11,14 @@ Two references:
 - the bare loop: the TopK math as one writes it by hand (dense code, z @ W_dec, torch's default Adam);
 - the same-kernel loop: sae_lab's own SAE module and optimiser in a plain loop, no Lightning, no
   callbacks — so sae_lab / same-kernel is what the framework and its evaluations cost.
-Printed ratios are throughputs (samples/s; member-samples/s for the ensemble).
+Printed ratios are throughputs (samples/s; member-samples/s for the ensemble); with --repeats R every
+timing is the median of R runs, taken in turn so that slow spells of a shared machine hit all sides.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -90,6 +92,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=None, help="default: the default budget's epochs")
     ap.add_argument("--members", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=1, help="median of this many runs of each timing")
     args = ap.parse_args()
     register_configs()
     torch.manual_seed(0)
@@ -106,11 +109,24 @@ def main() -> None:
         print(f"budget {default.budget.name if 'name' in default.budget else ''}: {epochs} epochs of "
               f"{len(acts)} samples; {torch.get_num_threads()} threads")
 
-        t_bare = bare_loop(acts, epochs, seed=0)
-        t_same = same_kernel_loop(acts, epochs, seeds=[0])
-        t_lab = sae_lab_run(budget + ["seed=0"], out, cache)
-        # The same run with evals only at epochs 0, 1 and the last: what the framework itself costs.
-        t_few = sae_lab_run(budget + ["seed=0", "budget.n_evals=2"], out / "few", cache)
+        n = args.members
+        # Cross-member Hungarian at every eval is work the solo runs cannot do; leave it out of both.
+        same = budget + ["agreement_hungarian=false"]
+        timings: dict[str, list[float]] = {}
+        for _ in range(args.repeats):
+            for name, measure in [
+                ("bare", lambda: bare_loop(acts, epochs, seed=0)),
+                ("same", lambda: same_kernel_loop(acts, epochs, seeds=[0])),
+                ("lab", lambda: sae_lab_run(budget + ["seed=0"], out, cache)),
+                # evals only at epochs 0, 1 and the last: what the framework itself costs
+                ("few", lambda: sae_lab_run(budget + ["seed=0", "budget.n_evals=2"], out / "few", cache)),
+                ("solo", lambda: sum(sae_lab_run(same + [f"seed={s}"], out / "solo", cache) for s in range(n))),
+                ("ens", lambda: sae_lab_run(same + ["seed=0", f"ensemble={n}"], out / "ens", cache)),
+                ("loop_ens", lambda: same_kernel_loop(acts, epochs, seeds=list(range(n)))),
+            ]:
+                timings.setdefault(name, []).append(measure())
+        t_bare, t_same, t_lab, t_few, t_solo, t_ens, t_loop_ens = (
+            statistics.median(timings[k]) for k in ("bare", "same", "lab", "few", "solo", "ens", "loop_ens"))
         print(f"bare loop (by hand)    : {samples / t_bare:8.0f} samples/s ({t_bare:.1f} s)")
         print(f"same-kernel loop       : {samples / t_same:8.0f} samples/s ({t_same:.1f} s)")
         print(f"sae_lab train()        : {samples / t_lab:8.0f} samples/s ({t_lab:.1f} s, incl. setup, "
@@ -119,12 +135,6 @@ def main() -> None:
         print(f"ratio sae_lab / bare loop = {t_bare / t_lab:.2f}")
         print(f"ratio sae_lab / same-kernel loop = {t_same / t_lab:.2f} (3 evals only: {t_same / t_few:.2f})")
 
-        # Cross-member Hungarian at every eval is work the solo runs cannot do; leave it out of both.
-        same = budget + ["agreement_hungarian=false"]
-        n = args.members
-        t_solo = sum(sae_lab_run(same + [f"seed={s}"], out / "solo", cache) for s in range(n))
-        t_ens = sae_lab_run(same + ["seed=0", f"ensemble={n}"], out / "ens", cache)
-        t_loop_ens = same_kernel_loop(acts, epochs, seeds=list(range(n)))
         print(f"{n} solo runs            : {n * samples / t_solo:8.0f} member-samples/s ({t_solo:.1f} s)")
         print(f"ensemble={n}             : {n * samples / t_ens:8.0f} member-samples/s ({t_ens:.1f} s)")
         print(f"ratio ensemble / solo runs = {t_solo / t_ens:.2f}")
