@@ -113,15 +113,17 @@ def main() -> None:
         # Cross-member Hungarian at every eval is work the solo runs cannot do; leave it out of both.
         same = budget + ["agreement_hungarian=false"]
         timings: dict[str, list[float]] = {}
-        for _ in range(args.repeats):
+        for rep in range(args.repeats):
+            fresh = out / f"repeat{rep}"  # a run dir of an earlier repeat would resume, not train
             for name, measure in [
                 ("bare", lambda: bare_loop(acts, epochs, seed=0)),
                 ("same", lambda: same_kernel_loop(acts, epochs, seeds=[0])),
-                ("lab", lambda: sae_lab_run(budget + ["seed=0"], out, cache)),
+                ("lab", lambda fresh=fresh: sae_lab_run(budget + ["seed=0"], fresh, cache)),
                 # evals only at epochs 0, 1 and the last: what the framework itself costs
-                ("few", lambda: sae_lab_run(budget + ["seed=0", "budget.n_evals=2"], out / "few", cache)),
-                ("solo", lambda: sum(sae_lab_run(same + [f"seed={s}"], out / "solo", cache) for s in range(n))),
-                ("ens", lambda: sae_lab_run(same + ["seed=0", f"ensemble={n}"], out / "ens", cache)),
+                ("few", lambda fresh=fresh: sae_lab_run(budget + ["seed=0", "budget.n_evals=2"], fresh / "few", cache)),
+                ("solo", lambda fresh=fresh: sum(sae_lab_run(same + [f"seed={s}"], fresh / "solo", cache)
+                                                 for s in range(n))),
+                ("ens", lambda fresh=fresh: sae_lab_run(same + ["seed=0", f"ensemble={n}"], fresh / "ens", cache)),
                 ("loop_ens", lambda: same_kernel_loop(acts, epochs, seeds=list(range(n)))),
             ]:
                 timings.setdefault(name, []).append(measure())
