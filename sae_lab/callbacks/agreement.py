@@ -61,16 +61,23 @@ class CrossSeedAgreement:
         everyone = self.partners(epoch, decoders)
         m, d = next(iter(decoders.values())).shape
         null = evt_null(d, m)
+        # Both scores are symmetric in the pair, so ensemble members share each pair's computation.
+        pair_mmcs: dict[frozenset, float] = {}
+        pair_hungarian: dict[frozenset, float] = {}
         out = {}
         for seed, decoder in decoders.items():
             others = [s for s in everyone if s != seed]
             row: dict[str, float] = {"n_partners": len(others), "mmcs_null": null}
             if others:
-                values = [mmcs(decoder, everyone[s]) for s in others]
-                row["mmcs"] = float(np.mean(values))
+                for s in others:
+                    pair = frozenset((seed, s))
+                    if pair not in pair_mmcs:
+                        pair_mmcs[pair] = mmcs(decoder, everyone[s])
+                    if self.hungarian and pair not in pair_hungarian:
+                        pair_hungarian[pair] = decoder_hungarian(decoder, everyone[s])["mean"]
+                row["mmcs"] = float(np.mean([pair_mmcs[frozenset((seed, s))] for s in others]))
                 row["mmcs_x_random"] = row["mmcs"] / null
                 if self.hungarian:
-                    row["hungarian_mean"] = float(np.mean(
-                        [decoder_hungarian(decoder, everyone[s])["mean"] for s in others]))
+                    row["hungarian_mean"] = float(np.mean([pair_hungarian[frozenset((seed, s))] for s in others]))
             out[seed] = row
         return out

@@ -41,7 +41,11 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
         certs.append(cert * len(chunk))
         counts = c if counts is None else counts + c
     assert counts is not None, "the eval set is empty"
-    metrics = reconstruction_metrics(x, torch.cat(x_hats, dim=1), torch.cat(actives, dim=1), counts)
+    x_hat, active = torch.cat(x_hats, dim=1), torch.cat(actives, dim=1)
+    # One member at a time: [N, d] blocks stay cache-sized (on [E, N, d] at once the metrics cost
+    # ~1.7x more per member on CPU).
+    per_member = [reconstruction_metrics(x, x_hat[e], active[e], counts[e]) for e in range(sae.n_members)]
+    metrics = {name: torch.stack([m[name] for m in per_member]) for name in per_member[0]}
     metrics["certificate"] = torch.stack(certs).sum(0) / len(x)  # token-weighted mean over chunks
     return metrics, counts
 
