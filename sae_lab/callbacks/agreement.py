@@ -62,22 +62,24 @@ class CrossSeedAgreement:
         m, d = next(iter(decoders.values())).shape
         null = evt_null(d, m)
         # Both scores are symmetric in the pair, so ensemble members share each pair's computation.
-        pair_mmcs: dict[frozenset, float] = {}
-        pair_hungarian: dict[frozenset, float] = {}
+        pairs: dict[frozenset, tuple[float, float | None]] = {}
+
+        def scores(a: int, b: int) -> tuple[float, float | None]:
+            key = frozenset((a, b))
+            if key not in pairs:
+                pairs[key] = (mmcs(everyone[a], everyone[b]),
+                              decoder_hungarian(everyone[a], everyone[b])["mean"] if self.hungarian else None)
+            return pairs[key]
+
         out = {}
-        for seed, decoder in decoders.items():
+        for seed in decoders:
             others = [s for s in everyone if s != seed]
             row: dict[str, float] = {"n_partners": len(others), "mmcs_null": null}
             if others:
-                for s in others:
-                    pair = frozenset((seed, s))
-                    if pair not in pair_mmcs:
-                        pair_mmcs[pair] = mmcs(decoder, everyone[s])
-                    if self.hungarian and pair not in pair_hungarian:
-                        pair_hungarian[pair] = decoder_hungarian(decoder, everyone[s])["mean"]
-                row["mmcs"] = float(np.mean([pair_mmcs[frozenset((seed, s))] for s in others]))
+                values = [scores(seed, s) for s in others]
+                row["mmcs"] = float(np.mean([v[0] for v in values]))
                 row["mmcs_x_random"] = row["mmcs"] / null
                 if self.hungarian:
-                    row["hungarian_mean"] = float(np.mean([pair_hungarian[frozenset((seed, s))] for s in others]))
+                    row["hungarian_mean"] = float(np.mean([v[1] for v in values]))
             out[seed] = row
         return out
