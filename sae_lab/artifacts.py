@@ -18,25 +18,63 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+# Key columns of metrics.csv / resampling.csv, typed int64 by the table readers.
+INT_COLUMNS = ("epoch", "step", "seed", "member")
+RESAMPLING_COLUMNS = ("epoch", "step", "seed", "pool", "n_resampled", "n_features")
+# pandas < 3 parses some floats off by an ulp unless asked to round-trip; 3.x is exact and deprecates the option.
+_CSV_FLOAT = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+_UMASK_LOCK = threading.Lock()
+_PROC_STATUS = Path("/proc/self/status")
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file and rename, so a crash never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+def _umask() -> int:
+    """The process umask. Linux reports it in /proc (no side effect); elsewhere set-and-restore under a lock."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        for line in _PROC_STATUS.read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)  # restrictive for the instant it is set, in case another thread creates a file
+        os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Have `write(tmp)` write a temp file in path's dir, fsync it, give it the umask's mode (mkstemp makes
+    0600, which a group-shared cache could not read), and rename it onto `path`: a crash never leaves a
+    half-written file, and on any failure the temp is removed and an existing `path` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -45,20 +83,14 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_save_tensors(path: Path, tensors: Mapping[str, torch.Tensor],
                         metadata: dict[str, str] | None = None) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    state = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
-def write_csv(path: Path, rows: Iterable[Mapping[str, object]]) -> None:
-    """Write rows (dicts) as CSV atomically; the header is the union of keys in first-seen order."""
-    rows = list(rows)
+def write_csv(path: Path, rows: Iterable[Mapping[str, object]] | pd.DataFrame) -> None:
+    """Write rows (dicts, or a DataFrame's records) as CSV atomically; the header is the union of keys in
+    first-seen order. The csv module, not DataFrame.to_csv, so floats keep repr() and missing keys stay empty."""
+    rows = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
     fields: list[str] = []
     for row in rows:
         fields.extend(k for k in row if k not in fields)
@@ -72,6 +104,13 @@ def write_csv(path: Path, rows: Iterable[Mapping[str, object]]) -> None:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def read_table(path: Path, int_columns: Iterable[str] = INT_COLUMNS) -> pd.DataFrame:
+    """A CSV as a DataFrame: numeric columns float64 (missing cells NaN), `int_columns` present int64."""
+    frame = pd.read_csv(path, **_CSV_FLOAT)
+    present = [c for c in int_columns if c in frame.columns]
+    return frame.astype(dict.fromkeys(present, "int64"))
 
 
 @dataclass(frozen=True)
@@ -98,6 +137,12 @@ class RunDir:
 
     def read_resampling(self) -> list[dict[str, str]]:
         return read_csv(self.resampling_csv) if self.resampling_csv.is_file() else []
+
+    def resampling_table(self) -> pd.DataFrame:
+        """resampling.csv typed (epoch, step, seed, n_resampled, n_features int64); empty when never resampled."""
+        if not self.resampling_csv.is_file():
+            return pd.DataFrame({c: pd.Series(dtype=str if c == "pool" else "int64") for c in RESAMPLING_COLUMNS})
+        return read_table(self.resampling_csv, (*INT_COLUMNS, "n_resampled", "n_features"))
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -140,7 +185,13 @@ class RunDir:
 
     # Readers used by notebooks and the report.
     def read_metrics(self) -> list[dict[str, str]]:
+        """metrics.csv rows as raw strings: EvalCallback reloads and rewrites them on resume, and strings
+        round-trip byte for byte. Use metrics_table() for typed values."""
         return read_csv(self.metrics_csv)
+
+    def metrics_table(self) -> pd.DataFrame:
+        """metrics.csv typed: epoch, step, seed, member int64; metric columns float64 with NaN where missing."""
+        return read_table(self.metrics_csv)
 
     def read_snapshot(self, seed: int, epoch: int) -> dict[str, torch.Tensor]:
         return load_file(str(self.snapshot(seed, epoch)))

@@ -48,6 +48,13 @@ def _known_key(key: str) -> bool:
 
     from sae_lab.config import TrainConfig
 
+    head, _, rest = key.partition(".")
+    if head == "sae" and rest:
+        from sae_lab.sae.registry import all_keys
+
+        return rest in all_keys()
+    if head in ("model", "logger") and rest:
+        return True  # arguments of the chosen _target_; instantiating it judges them
     return OmegaConf.select(OmegaConf.structured(TrainConfig), key, default="<missing>") != "<missing>"
 
 

@@ -6,6 +6,7 @@ Validation turns every bad value into one sentence naming the key and what is al
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,34 +25,6 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class ModelConfig:
-    name: str = "mod113"
-    n_layers: int = 2
-    d_model: int = 128
-    hook_site: str = "resid_post"
-
-
-@dataclass
-class SAEConfig:
-    architecture: str = "topk"
-    tied: bool = False                      # decoder = encoderᵀ (one shared parameter)
-    l1_coefficient: float | None = None     # relu
-    l0_coefficient: float | None = None     # jumprelu
-    bandwidth: float | None = None          # jumprelu straight-through kernel width
-    threshold_init: float | None = None     # jumprelu
-    group_sizes: list[int] | None = None    # matryoshka nested prefixes (sum = d_sae)
-    aux_k: int | None = None                # topk: AuxK dead-latent loss with this many latents (null = off)
-    aux_coefficient: float | None = None    # topk: AuxK weight (default 1/32)
-    dead_steps: int | None = None           # topk: steps without firing before a latent counts as dead
-
-
-def sae_options(sae: SAEConfig | DictConfig) -> dict:
-    """The architecture's own keys that are set (everything in the sae group but `architecture`)."""
-    plain = OmegaConf.to_container(sae, resolve=True) if isinstance(sae, DictConfig) else vars(sae)
-    return {k: v for k, v in plain.items() if k != "architecture" and v is not None}
-
-
-@dataclass
 class BudgetConfig:
     name: str = "short"
     epochs: int = 30
@@ -61,11 +34,14 @@ class BudgetConfig:
 
 
 @dataclass
-class LoggerConfig:
-    name: str = "csv"
-    project: str = "sae_lab"
-    entity: str | None = None
-    offline: bool = False
+class TrainerConfig:
+    """Lightning Trainer and step settings."""
+    accelerator: str | None = None   # null: follow `device` (gpu for cuda*, else cpu)
+    precision: str = "32-true"
+    deterministic: bool = False
+    log_every_n_steps: int = 50      # Lightning's logger flush cadence
+    loss_log_every: int = 10         # train/loss is logged every this many steps (self.log costs ~0.5 ms)
+    nan_check_every: int = 25        # steps between finite-loss checks (a check syncs a GPU)
 
 
 @dataclass
@@ -86,12 +62,23 @@ class ResampleConfig:
     stop_after_epoch: int | None = None
 
 
+def _default_model() -> dict:
+    return {"_target_": "sae_lab.models.mod113.Mod113", "name": "mod113"}
+
+
+def _default_logger() -> dict:
+    return {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "csv", "version": ""}
+
+
 @dataclass
 class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    sae: SAEConfig = field(default_factory=SAEConfig)
+    # model and logger are `_target_` nodes built by hydra.utils.instantiate; sae is the chosen
+    # architecture's own config (sae_lab.sae.registry), checked in `validate`.
+    model: Any = field(default_factory=_default_model)
+    sae: Any = field(default_factory=lambda: {"architecture": "topk"})
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    logger: Any = field(default_factory=_default_logger)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     resample: ResampleConfig = field(default_factory=ResampleConfig)
     layer: int = 1
@@ -109,12 +96,16 @@ class TrainConfig:
 
 
 def register_configs() -> None:
-    # Schemas live under schema/ so that sweeps like sae='glob(*)' see only the real choices.
+    """Schemas for Hydra: budget, and one node per registered architecture (conf/sae/<name>.yaml
+    extends schema/sae/<name>). They live under schema/ so that sweeps like sae='glob(*)' see
+    only the real choices."""
+    from sae_lab.sae.registry import REGISTRY, schema_node
+
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
-    for group, node in (("model", ModelConfig), ("sae", SAEConfig), ("budget", BudgetConfig),
-                        ("logger", LoggerConfig)):
-        cs.store(group=f"schema/{group}", name=group, node=node)
+    cs.store(group="schema/budget", name="budget", node=BudgetConfig)
+    for name in REGISTRY:
+        cs.store(group="schema/sae", name=name, node=schema_node(name))
 
 
 def group_choices(group: str, conf_dir: Path = CONF_DIR) -> list[str]:
@@ -131,11 +122,14 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     schema = OmegaConf.structured(TrainConfig)
     raw = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
     raw = OmegaConf.masked_copy(raw, [k for k in raw if k != "hydra"]) if "hydra" in raw else raw
+    # Plain containers: the typed schema below decides types, not the node types Hydra composed.
+    raw = OmegaConf.create(OmegaConf.to_container(raw, resolve=False))
     try:
         merged = OmegaConf.merge(schema, raw)
+        merged.sae = _typed_sae(merged.sae)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or ""
-        expected = OmegaConf.select(schema, key, default=_MISSING) if key else _MISSING
+        expected = _expected(schema, raw, key)
         if expected is _MISSING or isinstance(expected, DictConfig):
             raise ConfigError(f"{key or 'a key'} is not a setting sae_lab knows; the keys are in "
                               "conf/train.yaml and its groups.") from None
@@ -149,8 +143,9 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
 
     need(merged.d_sae >= 1, f"d_sae must be an integer >= 1, got {merged.d_sae}.")
     need(1 <= merged.k <= merged.d_sae, f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
-    need(0 <= merged.layer < merged.model.n_layers,
-         f"layer must be between 0 and {merged.model.n_layers - 1} for model {merged.model.name}, "
+    n_layers = build_subject(merged.model).n_layers  # the subject says; constructors are cheap
+    need(0 <= merged.layer < n_layers,
+         f"layer must be between 0 and {n_layers - 1} for model {merged.model.get('name', '?')}, "
          f"got {merged.layer}.")
     need(merged.ensemble >= 1, f"ensemble must be an integer >= 1, got {merged.ensemble}.")
     need(merged.batch_size >= 1, f"batch_size must be an integer >= 1, got {merged.batch_size}.")
@@ -172,6 +167,54 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     return merged
 
 
+def _typed_sae(node: DictConfig) -> DictConfig:
+    """The sae node as its architecture's typed config (own keys only, defaults filled in)."""
+    from sae_lab.sae.registry import architecture_config, schema_node
+
+    plain = OmegaConf.to_container(node, resolve=True)
+    try:
+        cls, _ = architecture_config({k: v for k, v in plain.items() if k == "architecture"})
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    typed = OmegaConf.merge(OmegaConf.structured(schema_node(cls.architecture)), plain)  # type errors
+    try:
+        _, sae_cfg = architecture_config(OmegaConf.to_container(typed))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    return OmegaConf.create({"architecture": cls.architecture, **dataclasses.asdict(sae_cfg)})
+
+
+def _expected(schema: DictConfig, raw: DictConfig, key: str) -> Any:
+    """The schema's value at a dotted key, for error messages (sae keys: the architecture's own)."""
+    if key.startswith("sae."):
+        from sae_lab.sae.registry import REGISTRY
+
+        arch = OmegaConf.select(raw, "sae.architecture", default="topk")
+        cls = REGISTRY.get(arch)
+        if cls is not None:
+            return getattr(cls.config_class(), key.removeprefix("sae."), _MISSING)
+    return OmegaConf.select(schema, key, default=_MISSING) if key else _MISSING
+
+
+def build_subject(model: DictConfig | dict, device: str = "cpu") -> Any:
+    """Instantiate the subject model from its `_target_` node; one sentence on failure."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    target = model.get("_target_") if hasattr(model, "get") else None
+    if not target:
+        raise ConfigError("model needs a _target_ naming the subject class; see conf/model/*.yaml.")
+    try:
+        return instantiate(model, device=device)
+    except InstantiationException as err:
+        cause = err.__cause__ if err.__cause__ is not None else err
+        if isinstance(cause, ValueError | FileNotFoundError):  # the subject's own one-sentence errors
+            raise ConfigError(str(cause)) from None
+        first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise ConfigError(f"model could not be built from _target_={target}: {first}".rstrip(".") + ".") \
+            from None
+
+
 def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
     """Epochs after which metrics and snapshots are taken: 0 (the initialisation) and then every
     epoch, or `n_evals` epochs spaced logarithmically up to the last one (always included)."""
@@ -182,9 +225,15 @@ def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
     return sorted({0, 1, epochs} | points)
 
 
-# Keys that say where or how a run executes, not what it is: runs differing only in these (and in
-# `seed`) are siblings of one condition.
-NON_CONDITION_KEYS = ("seed", "progress", "device", "cache_dir")
+# Keys that say where or how a run executes, not what it is. Runs differing only in these (and in
+# `seed`) are siblings of one condition, and sweep job dirs leave them out of their names
+# (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver).
+EXECUTION_KEYS = ("progress", "device", "cache_dir", "logger", "trainer", "agreement_hungarian")
+NON_CONDITION_KEYS = ("seed", *EXECUTION_KEYS)
+
+
+def _job_dir_excluded_keys() -> list[str]:
+    return [*EXECUTION_KEYS, "hydra.sweep.dir", "hydra.run.dir"]
 
 
 def condition_of(cfg: DictConfig | dict) -> dict:
@@ -201,3 +250,5 @@ def member_seeds(seed: int, ensemble: int) -> list[int]:
 # Registered at import: conf/sae/*.yaml extend schema/sae, and tests or notebooks compose configs
 # without going through main().
 register_configs()
+if not OmegaConf.has_resolver("sae_lab_execution_keys"):
+    OmegaConf.register_new_resolver("sae_lab_execution_keys", _job_dir_excluded_keys)

@@ -19,19 +19,18 @@ from sae_lab.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCall
 from sae_lab.config import (
     CONF_DIR,
     ConfigError,
+    build_subject,
     condition_of,
     eval_epochs,
     member_seeds,
     register_configs,
-    sae_options,
     validate,
 )
 from sae_lab.data import ActivationDataModule, subject_activations
 from sae_lab.loggers import build_loggers
-from sae_lab.models import build_subject
-from sae_lab.sae import build_sae
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import NonFiniteLossError, SAEModule
+from sae_lab.sae.registry import architecture_config
 
 
 def quiet_lightning() -> None:
@@ -61,34 +60,39 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     device = resolve_device(cfg.device)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
 
-    subject = build_subject(cfg.model.name, device=device)
-    hook = subject.hook_name(cfg.layer, cfg.model.hook_site)
+    subject = build_subject(cfg.model, device=device)
+    hook = subject.hook_name(cfg.layer)
     try:  # before the activation cache: a bad option must not cost a cache build
-        sae = build_sae(cfg.sae.architecture, subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble),
-                        k=cfg.k, **sae_options(cfg.sae))
-    except ValueError as err:  # build_sae's messages are one sentence naming the key
+        sae_class, sae_cfg = architecture_config(OmegaConf.to_container(cfg.sae))
+        sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
+    except ValueError as err:  # the architectures' messages are one sentence naming the key
         raise ConfigError(str(err)) from None
+    loggers = build_loggers(cfg, run)
     acts = subject_activations(subject, hook, Path(cfg.cache_dir))
     data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
-                       consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end)
+                       consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end,
+                       nan_check_every=cfg.trainer.nan_check_every, log_every=cfg.trainer.loss_log_every)
     agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
     evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement)
     trainer = L.Trainer(
         max_epochs=cfg.budget.epochs,
-        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        accelerator=cfg.trainer.accelerator or ("gpu" if device.startswith("cuda") else "cpu"),
         devices=1,
-        logger=build_loggers(cfg, run),
+        precision=cfg.trainer.precision,
+        deterministic=cfg.trainer.deterministic,
+        logger=loggers,
         # The resampler runs before the evaluation, so an eval epoch shows the state after an event.
         callbacks=[DeadFeatureResampler(run, cfg.resample.every_epochs, cfg.resample.pool, cfg.resample.pool_size,
                                         cfg.data_seed, cfg.resample.stop_after_epoch),
                    evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), *(callbacks or [])],
+        # sae_lab writes its own checkpoint (LastCheckpoint) and has no validation loop.
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=cfg.progress,
         num_sanity_val_steps=0,
         limit_val_batches=0,
-        log_every_n_steps=50,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
         default_root_dir=str(run.root),
     )
     resume = str(run.last_checkpoint) if run.last_checkpoint.is_file() else None

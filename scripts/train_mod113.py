@@ -18,15 +18,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-P = 113
-EQ_TOKEN = P  # vocabulary: 0..112 are numbers, 113 is "="
-D_MODEL, N_HEADS, D_HEAD, D_MLP, N_LAYERS, N_CTX = 128, 4, 32, 512, 2, 3
+from sae_lab.models.mod113 import D_VOCAB, SEQ_LEN, P, all_inputs, answers
 
-
-def all_pairs() -> torch.Tensor:
-    a = torch.arange(P).repeat_interleave(P)
-    b = torch.arange(P).repeat(P)
-    return torch.stack([a, b, torch.full_like(a, EQ_TOKEN)], dim=1)
+# The network's shape (the task's constants come from sae_lab.models.mod113); the card records it.
+D_MODEL, N_HEADS, D_HEAD, D_MLP, N_LAYERS, N_CTX = 128, 4, 32, 512, 2, SEQ_LEN
 
 
 def init_params(gen: torch.Generator) -> dict[str, torch.Tensor]:
@@ -35,7 +30,7 @@ def init_params(gen: torch.Generator) -> dict[str, torch.Tensor]:
 
     s = 1 / math.sqrt(D_MODEL)
     p = {
-        "embed.W_E": normal(P + 1, D_MODEL, std=s),
+        "embed.W_E": normal(D_VOCAB, D_MODEL, std=s),
         "pos_embed.W_pos": normal(N_CTX, D_MODEL, std=s),
         "unembed.W_U": normal(D_MODEL, P, std=s),
         "unembed.b_U": torch.zeros(P),
@@ -86,8 +81,8 @@ def main() -> None:
     args = ap.parse_args()
 
     gen = torch.Generator().manual_seed(args.seed)
-    tokens = all_pairs()
-    labels = (tokens[:, 0] + tokens[:, 1]) % P
+    tokens = all_inputs()
+    labels = answers(tokens)
     perm = torch.randperm(len(tokens), generator=gen)
     n_train = int(args.train_frac * len(tokens))
     train_idx, test_idx = perm[:n_train], perm[n_train:]
@@ -116,7 +111,7 @@ def main() -> None:
         "task": "(a + b) mod 113, input tokens [a, b, =]",
         "architecture": {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": N_HEADS,
                          "d_head": D_HEAD, "d_mlp": D_MLP, "act_fn": "relu", "normalization": None,
-                         "d_vocab": P + 1, "d_vocab_out": P, "n_ctx": N_CTX},
+                         "d_vocab": D_VOCAB, "d_vocab_out": P, "n_ctx": N_CTX},
         "recipe": {"optimizer": "AdamW full-batch", "lr": args.lr, "weight_decay": args.weight_decay,
                    "betas": [0.9, 0.98], "train_frac": args.train_frac, "seed": args.seed},
         "steps": step, "train_seconds": round(time.time() - start),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from sae_lab.analysis.runs import RunRecord
 from sae_lab.artifacts import RunDir
 from sae_lab.config import condition_of
@@ -15,7 +17,8 @@ class Condition:
     name: str
     config: dict
     members: dict[int, RunDir] = field(default_factory=dict)  # seed -> run that holds it
-    rows: dict[int, list[dict]] = field(default_factory=dict)  # seed -> its metrics rows
+    # metrics.csv rows of the kept members, seed by seed in `members` order (fixes the order of averaging)
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     duplicates: list[str] = field(default_factory=list)
     resampling_epochs: set[int] = field(default_factory=set)  # dead-feature resampling events
 
@@ -32,6 +35,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 def group_conditions(records: list[RunRecord]) -> list[Condition]:
     groups: dict[str, Condition] = {}
+    parts: dict[str, list[pd.DataFrame]] = {}
     for record in records:
         if not record.ok or record.config is None:
             continue
@@ -43,9 +47,15 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
                 group.duplicates.append(f"seed {seed} in {record.run.root} (kept {group.members[seed].root})")
                 continue
             group.members[seed] = record.run
-            group.rows[seed] = [r for r in record.rows if int(r["seed"]) == seed]
-        group.resampling_epochs |= {int(e["epoch"]) for e in record.run.read_resampling()
-                                    if int(e["n_resampled"]) > 0}
+            rows = record.metrics[record.metrics["seed"] == seed]
+            if not rows.empty:
+                parts.setdefault(key, []).append(rows)
+        events = record.resampling
+        if not events.empty:
+            group.resampling_epochs |= set(events.loc[events["n_resampled"] > 0, "epoch"].tolist())
+    for key, group in groups.items():
+        if parts.get(key):
+            group.metrics = pd.concat(parts[key], ignore_index=True)
     conditions = list(groups.values())
     flat = [_flatten(c.config) for c in conditions]
     keys = _naming_keys(flat)

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display on clusters or CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from sae_lab.artifacts import atomic_write
+
+# Figure() needs no pyplot and savefig renders PNG with Agg itself: the user's (e.g. a notebook's) backend stays.
 
 
-def _save(fig, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(path)
+def _save(fig: Figure, path: Path) -> None:
+    # The temp name ends in .tmp, so the format is given rather than guessed from the extension.
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120,
+                                               bbox_inches="tight"))
 
 
 def timescale_plot(trajectories: dict[str, list[dict]], path: Path,
@@ -24,7 +23,8 @@ def timescale_plot(trajectories: dict[str, list[dict]], path: Path,
     """Normalised reconstruction loss (mse / mse at the first trained eval) and MMCS with the EVT
     null, against epoch on a log axis (epoch 0, the initialisation, is left out of the log axis).
     Resampling events are dotted vertical lines in their condition's colour."""
-    fig, (ax_loss, ax_mmcs) = plt.subplots(2, 1, figsize=(7, 7), sharex=True)
+    fig = Figure(figsize=(7, 7))
+    ax_loss, ax_mmcs = fig.subplots(2, 1, sharex=True)
     for name, rows in trajectories.items():
         rows = [r for r in rows if r["epoch"] >= 1]
         if not rows:
@@ -51,7 +51,8 @@ def timescale_plot(trajectories: dict[str, list[dict]], path: Path,
 
 
 def seed_heatmap(seeds: list[int], matrix: np.ndarray, title: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(1 + 0.45 * len(seeds), 0.8 + 0.45 * len(seeds)))
+    fig = Figure(figsize=(1 + 0.45 * len(seeds), 0.8 + 0.45 * len(seeds)))
+    ax = fig.subplots()
     shown = matrix.copy()
     np.fill_diagonal(shown, np.nan)
     im = ax.imshow(shown, cmap="viridis")
@@ -65,7 +66,8 @@ def seed_heatmap(seeds: list[int], matrix: np.ndarray, title: str, path: Path) -
 
 
 def matched_cosine_histogram(values: np.ndarray, title: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     ax.hist(values, bins=50, range=(0, 1), color="tab:blue")
     for t in (0.5, 0.7, 0.9):
         ax.axvline(t, color="grey", ls=":", lw=1)

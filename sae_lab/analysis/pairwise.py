@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
+import pandas as pd
 
 from sae_lab.analysis.conditions import Condition
 from sae_lab.metrics import (
@@ -21,10 +22,30 @@ from sae_lab.metrics import (
 from sae_lab.metrics.agreement import abs_cosine, hungarian
 
 
-def mmcs_matrix(seeds: list[int], pairs: list[dict]) -> np.ndarray:
+def mmcs_matrix(seeds: list[int], pairs: pd.DataFrame) -> np.ndarray:
     """[S, S] matrix of pairwise MMCS over `seeds` (positions in sorted order) from pair rows."""
     index = {s: i for i, s in enumerate(seeds)}
-    return pair_matrix(len(seeds), {(index[p["seed_a"]], index[p["seed_b"]]): p["mmcs"] for p in pairs})
+    return pair_matrix(len(seeds), {(index[a], index[b]): m for a, b, m
+                                    in pairs[["seed_a", "seed_b", "mmcs"]].itertuples(index=False)})
+
+
+def skipna_mean(values: pd.Series | np.ndarray) -> float:
+    """np.mean of the non-missing values (NaN when none). Not pandas' mean: its Kahan summation can move
+    the last bit, and the report's numbers should not depend on which library averaged them."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else float("nan")
+
+
+_EPOCH_METRICS = ["mse_mean", "fvu", "l0", "alive_frac"]
+
+
+def epoch_means(cond: Condition) -> pd.DataFrame:
+    """Mean over members of each eval metric, by epoch (NaN where a metric was never recorded)."""
+    if cond.metrics.empty:
+        return pd.DataFrame(columns=_EPOCH_METRICS, dtype=float)
+    present = [c for c in _EPOCH_METRICS if c in cond.metrics]
+    return cond.metrics.groupby("epoch")[present].agg(skipna_mean).reindex(columns=_EPOCH_METRICS)
 
 
 def common_epochs(cond: Condition) -> list[int]:
@@ -46,45 +67,41 @@ def pairwise_rows(cond: Condition, epoch: int) -> list[dict]:
     return rows
 
 
-def _mean_metric(cond: Condition, epoch: int, name: str) -> float:
-    vals = [float(r[name]) for rows in cond.rows.values() for r in rows
-            if int(r["epoch"]) == epoch and r.get(name) not in (None, "")]
-    return float(np.mean(vals)) if vals else float("nan")
-
-
-def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], list[dict]]:
-    """(per-epoch summary rows, every pairwise row) for one condition."""
+def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd.DataFrame]:
+    """(per-epoch summary rows, every pairwise row) for one condition. Summary rows stay dicts: an epoch
+    without pairs has no MMCS keys at all, which trajectory.csv writes as empty cells."""
     seeds = sorted(cond.members)
+    epochs = common_epochs(cond)
+    means = epoch_means(cond).reindex(epochs)  # NaN rows for epochs without metrics
     epoch_rows, all_pairs = [], []
-    for epoch in common_epochs(cond):
-        pairs = pairwise_rows(cond, epoch)
-        all_pairs += pairs
+    for epoch in epochs:
+        pairs = pd.DataFrame(pairwise_rows(cond, epoch))
+        if not pairs.empty:
+            all_pairs.append(pairs)
         d_sae, d_model = cond.members[seeds[0]].read_snapshot(seeds[0], epoch)["decoder"].shape
         null = evt_null(d_model, d_sae)
         row = {"condition": cond.name, "epoch": epoch, "n_seeds": len(seeds),
-               "mse_mean": _mean_metric(cond, epoch, "mse_mean"), "fvu": _mean_metric(cond, epoch, "fvu"),
-               "l0": _mean_metric(cond, epoch, "l0"), "alive_frac": _mean_metric(cond, epoch, "alive_frac"),
-               "mmcs_null": null}
-        if pairs:
+               **{name: float(means.at[epoch, name]) for name in _EPOCH_METRICS}, "mmcs_null": null}
+        if not pairs.empty:
             est, low, high = bootstrap_seed_ci(mmcs_matrix(seeds, pairs), n_resamples=n_resamples)
             row.update(mmcs=est, mmcs_ci_low=low, mmcs_ci_high=high, mmcs_x_random=est / null,
-                       hungarian_mean=float(np.mean([p["hungarian_mean"] for p in pairs])),
-                       stable_0_5=float(np.mean([p["hungarian_stable_0.5"] for p in pairs])))
+                       hungarian_mean=float(pairs["hungarian_mean"].to_numpy().mean()),
+                       stable_0_5=float(pairs["hungarian_stable_0.5"].to_numpy().mean()))
         epoch_rows.append(row)
-    return epoch_rows, all_pairs
+    return epoch_rows, pd.concat(all_pairs, ignore_index=True) if all_pairs else pd.DataFrame()
 
 
-def final_statistics(cond: Condition, pairs: list[dict], epoch: int, margin: float = 0.005,
+def final_statistics(cond: Condition, pairs: pd.DataFrame, epoch: int, margin: float = 0.005,
                      n_resamples: int = 5000, seed: int = 0) -> dict:
     """Trained-minus-null gap with its seed-bootstrap CI, a permutation test against random-pair
     MMCS of the same shape, and the equivalence verdict, at `epoch`."""
     seeds = sorted(cond.members)
-    at = [p for p in pairs if p["epoch"] == epoch]
+    at = pairs[pairs["epoch"] == epoch]
     d_sae, d_model = cond.members[seeds[0]].read_snapshot(seeds[0], epoch)["decoder"].shape
     null = evt_null(d_model, d_sae)
     gap, low, high = bootstrap_seed_ci(mmcs_matrix(seeds, at), n_resamples=n_resamples, offset=null, seed=seed)
     random_pairs = random_baseline_mmcs(d_sae, d_model, draws=max(len(at), 10), seed=seed)
-    p_value = permutation_test(np.array([p["mmcs"] for p in at]), random_pairs, seed=seed)
+    p_value = permutation_test(at["mmcs"].to_numpy(), random_pairs, seed=seed)
     return {"epoch": epoch, "n_pairs": len(at), "mmcs": gap + null, "null": null, "gap": gap,
             "gap_ci_low": low, "gap_ci_high": high, "random_mean": float(random_pairs.mean()),
             "random_sd": float(random_pairs.std(ddof=1)), "permutation_p": p_value,

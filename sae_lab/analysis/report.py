@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from sae_lab.analysis.conditions import Condition, group_conditions
@@ -54,9 +55,9 @@ def condition_table(cond: Condition, rows: list[dict], stats: dict | None) -> st
     return "\n".join(lines)
 
 
-def final_row(cond: Condition, rows: list[dict], pairs: list[dict], epoch: int) -> dict:
+def final_row(cond: Condition, rows: list[dict], pairs: pd.DataFrame, epoch: int) -> dict:
     """One condition at its final common epoch: MMCS mean ± sd over pairs, × random, L0 (paper Table 2)."""
-    values = np.array([p["mmcs"] for p in pairs if p["epoch"] == epoch])
+    values = pairs.loc[pairs["epoch"] == epoch, "mmcs"].to_numpy()
     row = next(r for r in rows if r["epoch"] == epoch)
     return {"condition": cond.name, "epoch": epoch, "n_seeds": len(cond.members), "mmcs": float(values.mean()),
             "mmcs_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "mmcs_x_random": row["mmcs_x_random"],
@@ -82,19 +83,19 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     out = report_dir(root)
     records = load_runs(root)
     conditions = group_conditions(records)
-    sections, trajectories, epoch_rows, pair_rows, finals = [], {}, [], [], []
+    sections, trajectories, epoch_rows, pair_frames, finals = [], {}, [], [], []
     for cond in tqdm(conditions, desc="report", unit="condition", disable=not progress):
         rows, pairs = trajectory(cond, n_resamples=n_resamples)
         trajectories[cond.name] = rows
         epoch_rows += rows
-        pair_rows += pairs
         stats = None
-        if pairs:
-            final = max(p["epoch"] for p in pairs)
+        if not pairs.empty:
+            pair_frames.append(pairs)
+            final = int(pairs["epoch"].max())
             stats = final_statistics(cond, pairs, final, n_resamples=n_resamples)
             finals.append(final_row(cond, rows, pairs, final))
             seeds = sorted(cond.members)
-            matrix = mmcs_matrix(seeds, [p for p in pairs if p["epoch"] == final])
+            matrix = mmcs_matrix(seeds, pairs[pairs["epoch"] == final])
             slug = _slug(cond.name)
             seed_heatmap(seeds, matrix, f"{cond.name}: MMCS at epoch {final}", out / f"heatmap_{slug}.png")
             matched_cosine_histogram(matched_cosines(cond, final), f"{cond.name}: epoch {final}",
@@ -103,7 +104,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     if epoch_rows:
         timescale_plot(trajectories, out / "timescale.png", {c.name: c.resampling_epochs for c in conditions})
     write_csv(out / "trajectory.csv", epoch_rows)
-    write_csv(out / "pairs.csv", pair_rows)
+    write_csv(out / "pairs.csv", pd.concat(pair_frames, ignore_index=True) if pair_frames else [])
     status = run_status_rows(records)
     write_csv(out / "runs.csv", status)
     broken = [s for s in status if s["status"] != "ok"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from omegaconf import OmegaConf
 
 from sae_lab.artifacts import RunDir
@@ -14,7 +15,8 @@ from sae_lab.artifacts import RunDir
 class RunRecord:
     run: RunDir
     config: dict | None = None
-    rows: list[dict] = field(default_factory=list)
+    metrics: pd.DataFrame = field(default_factory=pd.DataFrame)  # metrics.csv, typed
+    resampling: pd.DataFrame = field(default_factory=pd.DataFrame)  # resampling.csv, typed (empty if none)
     seeds: list[int] = field(default_factory=list)
     error: str | None = None
 
@@ -53,9 +55,17 @@ def load_run(path: Path) -> RunRecord:
         record.error = "no metrics.csv: the run failed before its first eval"
         return record
     try:
-        record.rows = run.read_metrics()
+        record.metrics = run.metrics_table()
     except Exception as err:  # noqa: BLE001
         record.error = f"metrics.csv is unreadable ({type(err).__name__})"
+        return record
+    if not {"epoch", "seed"} <= set(record.metrics.columns):
+        record.error = "metrics.csv has no epoch and seed columns"
+        return record
+    try:
+        record.resampling = run.resampling_table()
+    except Exception as err:  # noqa: BLE001
+        record.error = f"resampling.csv is unreadable ({type(err).__name__})"
         return record
     record.seeds = run.seeds()
     if not record.seeds:

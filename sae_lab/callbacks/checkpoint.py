@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import lightning as L
 
-from sae_lab.artifacts import RunDir
+from sae_lab.artifacts import RunDir, atomic_write
 
 
 def epoch_completed(trainer: L.Trainer) -> bool:
@@ -27,8 +25,5 @@ class LastCheckpoint(L.Callback):
         last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0)
         if (trainer.current_epoch + 1) % self.every_n_epochs and not last_epoch:
             return
-        path = self.run.last_checkpoint
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        trainer.save_checkpoint(tmp)
-        os.replace(tmp, path)
+        # Single process (train.py uses devices=1); under DDP non-zero ranks would rename an empty temp.
+        atomic_write(self.run.last_checkpoint, trainer.save_checkpoint)

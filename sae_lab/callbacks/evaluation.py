@@ -6,48 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import lightning as L
-import torch
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
 from sae_lab.callbacks.agreement import CrossSeedAgreement
 from sae_lab.callbacks.checkpoint import epoch_completed
-from sae_lab.metrics import (
-    active_per_token,
-    effective_rank,
-    firing_counts,
-    firing_counts_sparse,
-    reconstruction_metrics,
-)
+from sae_lab.evaluation import evaluate_members
+from sae_lab.metrics import effective_rank
 from sae_lab.sae.base import MemberSAE
-
-
-@torch.no_grad()
-def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096
-                     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """Metrics [E] per name and firing counts [E, d_sae] of every member on the eval set `x`."""
-    x_hats, actives, certs, counts = [], [], [], None
-    chunk_size = max(256, chunk_size // sae.n_members)  # keep [E, chunk, d_sae] scratch near cache size
-    for start in range(0, len(x), chunk_size):
-        chunk = x[start:start + chunk_size]
-        sparse = sae.sparse_forward(chunk)
-        if sparse is not None:  # fixed-k codes: never build the dense [E, B, d_sae] tensor
-            values, indices, x_hat, cert = sparse
-            active, c = active_per_token(values), firing_counts_sparse(values, indices, sae.d_sae)
-        else:
-            z, x_hat = sae(chunk)
-            active, c, cert = active_per_token(z), firing_counts(z), sae.certificate(z, x_hat)
-        x_hats.append(x_hat)
-        actives.append(active)
-        certs.append(cert * len(chunk))
-        counts = c if counts is None else counts + c
-    assert counts is not None, "the eval set is empty"
-    x_hat, active = torch.cat(x_hats, dim=1), torch.cat(actives, dim=1)
-    # One member at a time: [N, d] blocks stay cache-sized (on [E, N, d] at once the metrics cost
-    # ~1.7x more per member on CPU).
-    per_member = [reconstruction_metrics(x, x_hat[e], active[e], counts[e]) for e in range(sae.n_members)]
-    metrics = {name: torch.stack([m[name] for m in per_member]) for name in per_member[0]}
-    metrics["certificate"] = torch.stack(certs).sum(0) / len(x)  # token-weighted mean over chunks
-    return metrics, counts
 
 
 class EvalCallback(L.Callback):

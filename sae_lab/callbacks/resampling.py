@@ -1,73 +1,14 @@
-"""Dead-feature resampling (Bricken et al. 2023, "Towards Monosemanticity"), on any architecture.
-
-Every `every_epochs` epochs, features that fired on none of the training inputs are re-initialised
-towards inputs sampled with probability ∝ their squared reconstruction loss: decoder row = the
-normalised (b_dec-centred) input, encoder column = the same direction scaled so the feature's
-pre-activation on that input is the lower quartile of live activations, encoder bias 0, and Adam's
-moments for those entries zeroed. Candidates come from a pool of
-`pool_size` training inputs drawn with `data_seed` (`shared`: identical for every seed) or with the
-member's own seed (`seed`); `none` turns it off. Each event is a row of resampling.csv and a logged metric.
-"""
+"""The dead-feature resampling callback: at the end of every `every_epochs`-th epoch, revive dead
+features (sae_lab.resampling) and record each event in resampling.csv and the logger."""
 
 from __future__ import annotations
 
 import lightning as L
-import torch
 
 from sae_lab.artifacts import RunDir, write_csv
 from sae_lab.callbacks.checkpoint import epoch_completed
-from sae_lab.metrics import firing_counts
+from sae_lab.resampling import candidate_pool, dead_features, resample_member
 from sae_lab.sae.base import MemberSAE
-
-
-def candidate_pool(n_inputs: int, pool_size: int, pool: str, data_seed: int, seed: int, epoch: int
-                   ) -> tuple[torch.Tensor, torch.Generator]:
-    """Indices of the candidate inputs and the generator that then samples among them."""
-    base = data_seed if pool == "shared" else seed
-    gen = torch.Generator().manual_seed(int(base) * 1_000_003 + int(epoch) + (0 if pool == "shared" else 7))
-    return torch.randperm(n_inputs, generator=gen)[:pool_size], gen
-
-
-@torch.no_grad()
-def dead_features(sae: MemberSAE, data: torch.Tensor, chunk_size: int = 4096) -> torch.Tensor:
-    """[E, m] bool: features that fire on none of `data`."""
-    counts = sum(firing_counts(sae(data[i:i + chunk_size])[0]) for i in range(0, len(data), chunk_size))
-    return counts == 0
-
-
-@torch.no_grad()
-def resample_member(sae: MemberSAE, optimizer: torch.optim.Optimizer | None, member: int,
-                    dead: torch.Tensor, candidates: torch.Tensor, gen: torch.Generator) -> int:
-    """Re-initialise `member`'s dead features from `candidates` [P, d]; returns how many."""
-    idx = dead.nonzero().flatten()
-    if len(idx) == 0:
-        return 0
-    z, x_hat = sae(candidates)
-    z, x_hat = z[member], x_hat[member]
-    weights = (x_hat - candidates).pow(2).sum(-1).pow(2)
-    weights = weights if weights.sum() > 0 else torch.ones_like(weights)
-    chosen = torch.multinomial(weights.cpu(), len(idx), replacement=len(idx) > len(candidates), generator=gen)
-    # Centred like the encoder's input: the shared mean would make a new feature fire everywhere.
-    centred = candidates[chosen.to(candidates.device)] - sae.b_dec[member]
-    norms = centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    directions = centred / norms
-    sae.W_dec[member, idx] = directions
-    if not sae.tied:
-        # A revived feature's pre-activation on its own input is the lower quartile of live activations:
-        # enough to fire there, not enough to crowd out live features under TopK's fixed budget (with
-        # Bricken et al.'s 0.2 × encoder-norm rule, or the median, alive fraction fell after an event).
-        active = z[z > 0]
-        level = active.kthvalue(max(1, len(active) // 4)).values if len(active) else torch.tensor(1.0)
-        sae.W_enc[member, idx] = directions * (level / norms)
-    sae.b_enc[member, idx] = 0.0
-    if optimizer is not None:
-        for param, select in ((sae.W_dec, (member, idx)), (sae.b_enc, (member, idx)),
-                              *(((sae.W_enc, (member, idx)),) if not sae.tied else ())):
-            for key in ("exp_avg", "exp_avg_sq"):
-                state = optimizer.state.get(param, {})
-                if key in state:
-                    state[key][select] = 0.0
-    return len(idx)
 
 
 class DeadFeatureResampler(L.Callback):

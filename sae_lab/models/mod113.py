@@ -17,8 +17,11 @@ from safetensors.torch import load_file
 
 from sae_lab.models.protocol import Patch
 
+# The task: (a + b) mod P on inputs [a, b, =]; scripts/train_mod113.py imports these.
 P = 113
 EQ_TOKEN = P
+D_VOCAB = P + 1          # 0..P-1 and "="
+SEQ_LEN = 3
 ANSWER_POSITION = 2  # input is [a, b, =]; the answer is read at "="
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "mod113.safetensors"
@@ -50,12 +53,11 @@ def bridge_config(arch: dict):
 class Mod113:
     """Subject-model protocol for the shipped mod-113 transformer."""
 
-    name = "mod113"
-
-    def __init__(self, device: str | torch.device = "cpu") -> None:
+    def __init__(self, name: str = "mod113", hook_site: str = "resid_post", device: str | torch.device = "cpu") -> None:
         if not WEIGHTS_FILE.is_file():
             raise FileNotFoundError(f"The mod-113 weights file {WEIGHTS_FILE} is missing; "
                                     "reinstall sae_lab or run scripts/train_mod113.py.")
+        self.name, self.hook_site = name, hook_site
         self.card = json.loads(CARD_FILE.read_text())
         arch = self.card["architecture"]
         self.d_model: int = arch["d_model"]
@@ -80,10 +82,10 @@ class Mod113:
     def fingerprint(self) -> str:
         return hashlib.sha256(WEIGHTS_FILE.read_bytes()).hexdigest()[:16]
 
-    def hook_name(self, layer: int, site: str = "resid_post") -> str:
+    def hook_name(self, layer: int, site: str | None = None) -> str:
         if not 0 <= layer < self.n_layers:
             raise ValueError(f"layer={layer} is out of range; mod113 has layers 0..{self.n_layers - 1}.")
-        return f"blocks.{layer}.hook_{site}"
+        return f"blocks.{layer}.hook_{site or self.hook_site}"
 
     def dataset(self) -> torch.Tensor:
         """The data set for activations and behaviour: every input, [12769, 3]."""

@@ -17,8 +17,8 @@ class SubjectModel(Protocol):
     d_model: int
     n_layers: int
 
-    def hook_name(self, layer: int, site: str = "resid_post") -> str:
-        """TransformerLens hook name of `site` in block `layer`."""
+    def hook_name(self, layer: int, site: str | None = None) -> str:
+        """TransformerLens hook name of `site` (default: the subject's configured site) in block `layer`."""
         ...
 
     def activations(self, batch: torch.Tensor, hook: str) -> torch.Tensor:

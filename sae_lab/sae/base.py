@@ -1,17 +1,52 @@
 """Shared parameters and math of gradient SAEs with a leading member axis E.
 
+Shape glossary, used the same way in every module of sae_lab.sae:
+    E        ensemble members (E = 1 for a plain run)
+    B        tokens in a batch (or in an eval chunk)
+    d_model  width of the subject's activation (the SAE's input)
+    d_sae    dictionary size (number of atoms / features)
+    k        active features per token for fixed-k architectures
+
 Every parameter is [E, ...]; members never interact (no shared normalisation, no cross-member
 clipping), so an ensemble of E members trains exactly as E solo runs would, only batched.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from sae_lab.metrics.consistency import self_consistency
+
+
+@dataclass
+class SAEConfig:
+    """Keys every architecture has; each architecture subclasses this with its own keys."""
+
+    tied: bool = False  # decoder = encoderᵀ (one shared parameter)
+
+
+class SAEOutput(NamedTuple):
+    codes: torch.Tensor   # z [E, B, d_sae]
+    x_hat: torch.Tensor   # reconstruction [E, B, d_model]
+
+
+class MemberLoss(NamedTuple):
+    loss: torch.Tensor                # each member's training loss [E]
+    codes: torch.Tensor | None        # z [E, B, d_sae], or None when not built (TopK skips it)
+
+
+class SparseCodes(NamedTuple):
+    """Fixed-k codes without the dense [E, B, d_sae] tensor."""
+    values: torch.Tensor       # [E, B, k]
+    indices: torch.Tensor      # [E, B, k]
+    x_hat: torch.Tensor        # [E, B, d_model]
+    certificate: torch.Tensor  # latent self-consistency per member [E]
 
 
 def init_decoder(seed: int, d_sae: int, d_model: int) -> torch.Tensor:
@@ -21,48 +56,71 @@ def init_decoder(seed: int, d_sae: int, d_model: int) -> torch.Tensor:
     return w / w.norm(dim=-1, keepdim=True)
 
 
+def config_keys(config_class: type[SAEConfig]) -> list[str]:
+    return [f.name for f in dataclasses.fields(config_class)]
+
+
 class MemberSAE(nn.Module):
     """Encoder/decoder with member axis; subclasses define `activation(pre) -> z`.
 
     Implements the dictionary protocol of DESIGN.md: `decoder()`, `encode(x)`, `reconstruct(x)`,
-    `member_seeds`.
+    `member_seeds`. Architecture keys live in `cfg` (an instance of the class's `config_class`); the
+    constructor also takes them as keywords (`TopKSAE(16, 64, [0], k=4, aux_k=8)`).
     """
 
-    architecture: str = "base"
+    architecture: ClassVar[str] = "base"       # set by sae_lab.sae.registry.register
+    config_class: ClassVar[type[SAEConfig]] = SAEConfig
+    uses_k: ClassVar[bool] = False             # reads the top-level `k`
     # Decoder rows are renormalised after every step (TopK family); penalty-based SAEs instead
     # weight their penalty by row norms and leave the norms free.
-    unit_norm_decoder: bool = True
+    unit_norm_decoder: ClassVar[bool] = True
     # TopK-style encoders compute the self-consistency certificate on the first pass's support.
-    support_certificate: bool = False
+    support_certificate: ClassVar[bool] = False
     # Set by the trainer when a regulariser needs the dense codes z from member_loss.
     want_codes: bool = False
 
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], tied: bool = False) -> None:
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
+                 cfg: SAEConfig | None = None, **options: Any) -> None:
         super().__init__()
         if d_sae < 1:
             raise ValueError(f"d_sae={d_sae} must be at least 1.")
+        if self.uses_k and (k is None or not 1 <= k <= d_sae):
+            raise ValueError(f"k={k} must be between 1 and d_sae={d_sae}.")
+        self.cfg = self.make_config(cfg, options)
+        self.k = int(k) if self.uses_k else None
         self.d_model, self.d_sae = int(d_model), int(d_sae)
         self.member_seeds = [int(s) for s in member_seeds]
-        self.tied = bool(tied)
+        self.tied = bool(self.cfg.tied)
         w_dec = torch.stack([init_decoder(s, d_sae, d_model) for s in self.member_seeds])
-        self.W_dec = nn.Parameter(w_dec)                                   # [E, m, d]
+        self.W_dec = nn.Parameter(w_dec)                                   # [E, d_sae, d_model]
         if not self.tied:
-            # Stored feature-major like W_dec, [E, m, d]: all members' encoders are then one
-            # contiguous [E·m, d] matrix, so neither the encoder GEMM nor its gradient needs a
-            # transposed copy. `encoder_weight` gives the usual [E, d, m] view.
-            self.W_enc = nn.Parameter(w_dec.clone())                         # [E, m, d]
-        self.b_enc = nn.Parameter(torch.zeros(len(self.member_seeds), d_sae))
-        self.b_dec = nn.Parameter(torch.zeros(len(self.member_seeds), d_model))
+            # Stored feature-major like W_dec, [E, d_sae, d_model]: all members' encoders are then one
+            # contiguous [E·d_sae, d_model] matrix, so neither the encoder GEMM nor its gradient needs
+            # a transposed copy. `encoder_weight` gives the usual [E, d_model, d_sae] view.
+            self.W_enc = nn.Parameter(w_dec.clone())
+        self.b_enc = nn.Parameter(torch.zeros(len(self.member_seeds), d_sae))   # [E, d_sae]
+        self.b_dec = nn.Parameter(torch.zeros(len(self.member_seeds), d_model))  # [E, d_model]
+
+    @classmethod
+    def make_config(cls, cfg: SAEConfig | None, options: dict[str, Any]) -> SAEConfig:
+        """`cfg` (or the defaults) with `options` applied; an unknown key is one sentence naming it."""
+        keys = config_keys(cls.config_class)
+        for key in options:
+            if key not in keys:
+                raise ValueError(f"sae.{key} does not apply to sae={cls.architecture}; its keys are "
+                                 f"{', '.join('sae.' + k for k in keys)}.")
+        base = cfg if cfg is not None else cls.config_class()
+        return dataclasses.replace(base, **{k: v for k, v in options.items() if v is not None})
 
     @property
     def encoder_rows(self) -> torch.Tensor:
-        """Encoder directions as rows, [E, m, d]; with `tied`, the decoder itself (one parameter,
-        so tied stays tied)."""
+        """Encoder directions as rows, [E, d_sae, d_model]; with `tied`, the decoder itself (one
+        parameter, so tied stays tied)."""
         return self.W_dec if self.tied else self.W_enc
 
     @property
     def encoder_weight(self) -> torch.Tensor:
-        """[E, d, m] (SAELens orientation, pre = x @ W_enc), a view of `encoder_rows`."""
+        """[E, d_model, d_sae] (SAELens orientation, pre = x @ W_enc), a view of `encoder_rows`."""
         return self.encoder_rows.transpose(1, 2)
 
     @property
@@ -70,18 +128,19 @@ class MemberSAE(nn.Module):
         return len(self.member_seeds)
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, d] (shared by all members) or [E, B, d] -> [E, B, d_sae] (possibly a strided view)."""
+        """x [B, d_model] (shared by all members) or [E, B, d_model] -> [E, B, d_sae] (maybe a view)."""
         rows = self.encoder_rows
         if x.dim() == 3:
             return torch.baddbmm(self.b_enc[:, None, :], x - self.b_dec[:, None, :], rows.transpose(1, 2))
-        # Shared input: (x - b_dec) W = x W - b_dec W, so all members are one [B, d] x [d, E·m] GEMM
-        # with the bias folded in, faster on CPU than E batched products.
+        # Shared input: (x - b_dec) W = x W - b_dec W, so all members are one [B, d_model] x
+        # [d_model, E·d_sae] GEMM with the bias folded in, faster on CPU than E batched products.
         n_members, d_sae, d_model = rows.shape
         bias = self.b_enc - torch.bmm(rows, self.b_dec[:, :, None])[..., 0]
         pre = torch.addmm(bias.reshape(1, -1), x, rows.reshape(n_members * d_sae, d_model).t())
         return pre.view(len(x), n_members, d_sae).transpose(0, 1)
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        """Codes z [E, B, d_sae] from pre-activations [E, B, d_sae] (per token, as at inference)."""
         raise NotImplementedError
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,25 +152,23 @@ class MemberSAE(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> SAEOutput:
         z = self.encode(x)
-        return z, self.decode(z)
+        return SAEOutput(z, self.decode(z))
 
-    def sparse_forward(self, x: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
-        """(values [E,B,k], indices [E,B,k], x̂, certificate [E]) for fixed-k codes; None otherwise.
-        Lets evaluation skip the dense [E, B, d_sae] code where k is fixed."""
+    def sparse_forward(self, x: torch.Tensor) -> SparseCodes | None:
+        """Fixed-k codes (lets evaluation skip the dense [E, B, d_sae] code); None where k varies."""
         return None
 
     def decoder(self) -> torch.Tensor:
         """Dictionary atoms as rows, [E, d_sae, d_model]."""
         return self.W_dec.detach()
 
-    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(each member's training loss [E], the codes z [E, B, m] or None when not built).
-        Here the mean squared reconstruction error; architectures add their penalties."""
+    def member_loss(self, x: torch.Tensor) -> MemberLoss:
+        """Each member's training loss and the codes. Here the mean squared reconstruction error;
+        architectures add their penalties."""
         z, x_hat = self(x)
-        return self.mse(x, x_hat), z
+        return MemberLoss(self.mse(x, x_hat), z)
 
     def consistency_codes(self, z: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
         """x_t = σ(enc(x̂)), x̂ = dec(z) (pass it when already computed); TopK-style encoders use ReLU
@@ -120,7 +177,7 @@ class MemberSAE(nn.Module):
         return pre.relu() if self.support_certificate else self.activation(pre)
 
     def certificate(self, z: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
-        """L_cert per member, [E] (METRICS.md, latent self-consistency)."""
+        """L_cert per member, [E] (latent self-consistency, docs/metrics.md)."""
         return self_consistency(z, self.consistency_codes(z, x_hat), self.support_certificate)
 
     def mse(self, x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
@@ -143,13 +200,43 @@ class MemberSAE(nn.Module):
     def normalize_decoder(self) -> None:
         self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
 
+    def feature_parameters(self) -> list[nn.Parameter]:
+        """Parameters indexed [member, feature, ...]: what re-initialising a feature must reset."""
+        return [self.W_dec, self.b_enc] + ([] if self.tied else [self.W_enc])
+
+    @torch.no_grad()
+    def reinit_features(self, member: int, indices: torch.Tensor, inputs: torch.Tensor, level: torch.Tensor,
+                        optimizer: torch.optim.Optimizer | None = None) -> None:
+        """Point `member`'s features `indices` [n] at `inputs` [n, d_model]: decoder row = the
+        normalised b_dec-centred input, encoder row scaled so the feature's pre-activation on its
+        input is `level`, encoder bias 0, and the optimizer's moments of every feature parameter
+        zeroed. Architectures with per-feature state (thresholds) extend `reinit_state`."""
+        # Centred like the encoder's input: the shared mean would make a new feature fire everywhere.
+        centred = inputs - self.b_dec[member]
+        norms = centred.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        directions = centred / norms
+        self.W_dec[member, indices] = directions
+        if not self.tied:
+            self.W_enc[member, indices] = directions * (level / norms)
+        self.b_enc[member, indices] = 0.0
+        self.reinit_state(member, indices, level)
+        if optimizer is not None:
+            for param in self.feature_parameters():
+                state = optimizer.state.get(param, {})
+                for key in ("exp_avg", "exp_avg_sq"):
+                    if key in state:
+                        state[key][member, indices] = 0.0
+
+    def reinit_state(self, member: int, indices: torch.Tensor, level: torch.Tensor) -> None:
+        """Per-feature state beyond the weights (none here)."""
+
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
-        """One member's weights in SAELens layout (W_enc [d_in, d_sae], W_dec [d_sae, d_in]) plus any
-        per-member parameters or buffers of the architecture (thresholds)."""
+        """One member's weights in SAELens layout (W_enc [d_model, d_sae], W_dec [d_sae, d_model])
+        plus any per-member parameters or buffers of the architecture (thresholds)."""
         state = {name: t[member].detach() for name, t in self.state_dict().items()}
         state["W_enc"] = self.encoder_weight[member].detach().contiguous()
         return state
 
-    def extra_cfg(self) -> dict:
-        """Architecture-specific fields for the SAELens cfg.json."""
-        return {"tied": self.tied} if self.tied else {}
+    def export_cfg(self) -> dict[str, Any]:
+        """The architecture's keys for cfg.json: its config, plus k where it reads k."""
+        return {**dataclasses.asdict(self.cfg), **({"k": self.k} if self.uses_k else {})}

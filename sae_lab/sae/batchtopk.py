@@ -8,23 +8,31 @@ selected activation per batch), so encoding one token never depends on the other
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from sae_lab.sae.base import MemberSAE
+from sae_lab.sae.base import MemberLoss, MemberSAE, SAEConfig
+from sae_lab.sae.registry import register
 
 
+@dataclass
+class BatchTopKConfig(SAEConfig):
+    threshold_momentum: float = 0.9  # EMA momentum of the inference threshold
+
+
+@register("batchtopk", BatchTopKConfig)
 class BatchTopKSAE(MemberSAE):
-    architecture = "batchtopk"
+    """k (top-level key) activations per token on average over the batch."""
+
+    uses_k = True
     support_certificate = True
 
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False,
-                 threshold_momentum: float = 0.9) -> None:
-        super().__init__(d_model, d_sae, member_seeds, tied=tied)
-        if not 1 <= k <= d_sae:
-            raise ValueError(f"k={k} must be between 1 and d_sae={d_sae}.")
-        self.k = int(k)
-        self.threshold_momentum = float(threshold_momentum)
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
+                 cfg: BatchTopKConfig | None = None, **options: Any) -> None:
+        super().__init__(d_model, d_sae, member_seeds, k=k, cfg=cfg, **options)
+        self.threshold_momentum = float(self.cfg.threshold_momentum)
         self.register_buffer("threshold", torch.zeros(len(self.member_seeds)))
         # per member, like every other state: member_state() slices the leading axis
         self.register_buffer("threshold_steps", torch.zeros(len(self.member_seeds), dtype=torch.long))
@@ -52,9 +60,14 @@ class BatchTopKSAE(MemberSAE):
         """Per-token inference: keep activations above the member's learned threshold."""
         return pre * (pre > self.threshold[:, None, None])
 
-    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def member_loss(self, x: torch.Tensor) -> MemberLoss:
         z = self.batch_select(self.pre_activations(x))
-        return self.mse(x, self.decode(z)), z
+        return MemberLoss(self.mse(x, self.decode(z)), z)
 
-    def extra_cfg(self) -> dict:
-        return {**super().extra_cfg(), "k": self.k}
+    @torch.no_grad()
+    def reinit_features(self, member: int, indices: torch.Tensor, inputs: torch.Tensor, level: torch.Tensor,
+                        optimizer: torch.optim.Optimizer | None = None) -> None:
+        # Inference keeps pre-activations above the member's learned threshold: a revived feature
+        # must clear it on its own input, or it stays dead at every eval.
+        level = torch.maximum(torch.as_tensor(level, device=self.threshold.device), 2 * self.threshold[member])
+        super().reinit_features(member, indices, inputs, level, optimizer)

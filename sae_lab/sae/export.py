@@ -8,7 +8,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, atomic_write_text
-from sae_lab.sae.base import MemberSAE
+from sae_lab.sae.base import MemberSAE, config_keys
 
 
 def saelens_cfg(sae: MemberSAE, model_name: str, hook_name: str, seed: int) -> dict:
@@ -21,7 +21,7 @@ def saelens_cfg(sae: MemberSAE, model_name: str, hook_name: str, seed: int) -> d
         "apply_b_dec_to_input": True,
         "normalize_activations": "none",
         "reshape_activations": "none",
-        **sae.extra_cfg(),
+        **sae.export_cfg(),
         "metadata": {"model_name": model_name, "hook_name": hook_name, "seed": seed,
                      "trained_with": "sae_lab"},
     }
@@ -40,14 +40,14 @@ def export_members(run: RunDir, sae: MemberSAE, model_name: str, hook_name: str)
 
 def load_member(run_dir: str | Path, seed: int) -> MemberSAE:
     """Load one exported member as a single-member SAE (for notebooks: encode / reconstruct)."""
-    from sae_lab.sae import build_sae
+    from sae_lab.sae.registry import architecture_class
 
     run = RunDir(Path(run_dir))
     cfg = json.loads(run.sae_cfg(seed).read_text())
     weights = load_file(str(run.sae_weights(seed)))
-    options = {key: cfg[key] for key in ("tied", "l1_coefficient", "l0_coefficient", "bandwidth", "group_sizes")
-               if key in cfg}
-    sae = build_sae(cfg["architecture"], cfg["d_in"], cfg["d_sae"], [seed], k=cfg.get("k", 1), **options)
+    cls = architecture_class(cfg["architecture"])
+    options = {key: cfg[key] for key in config_keys(cls.config_class) if key in cfg}
+    sae = cls(cfg["d_in"], cfg["d_sae"], [seed], k=cfg.get("k"), **options)
     own = sae.state_dict()
     if "W_enc" in weights:  # SAELens [d_in, d_sae] -> sae_lab's feature-major [d_sae, d_in]
         weights["W_enc"] = weights["W_enc"].T.contiguous()

@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from sae_lab.sae.base import MemberSAE
+from sae_lab.sae.base import MemberLoss, MemberSAE, SAEConfig
+from sae_lab.sae.registry import register
+
+
+@dataclass
+class JumpReLUConfig(SAEConfig):
+    l0_coefficient: float = 1e-3  # weight of the L0 penalty
+    bandwidth: float = 0.05       # width ε of the straight-through rectangle kernel
+    threshold_init: float = 0.1   # initial per-feature threshold θ (also where resampling resets it)
 
 
 def _rectangle(u: torch.Tensor) -> torch.Tensor:
@@ -49,12 +59,13 @@ class _Step(torch.autograd.Function):
         return torch.zeros_like(pre), grad_threshold.sum(dim=-2, keepdim=True), None
 
 
+@register("jumprelu", JumpReLUConfig)
 class JumpReLUSAE(MemberSAE):
-    architecture = "jumprelu"
-
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], l0_coefficient: float = 1e-3,
-                 bandwidth: float = 0.05, threshold_init: float = 0.1, tied: bool = False) -> None:
-        super().__init__(d_model, d_sae, member_seeds, tied=tied)
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
+                 cfg: JumpReLUConfig | None = None, **options: Any) -> None:
+        super().__init__(d_model, d_sae, member_seeds, k=k, cfg=cfg, **options)
+        l0_coefficient, bandwidth, threshold_init = self.cfg.l0_coefficient, self.cfg.bandwidth, \
+            self.cfg.threshold_init
         if l0_coefficient < 0 or bandwidth <= 0 or threshold_init <= 0:
             raise ValueError("jumprelu needs l0_coefficient >= 0, bandwidth > 0 and threshold_init > 0, got "
                              f"{l0_coefficient}, {bandwidth}, {threshold_init}.")
@@ -69,17 +80,25 @@ class JumpReLUSAE(MemberSAE):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return _JumpReLU.apply(pre, self.threshold[:, None, :], self.bandwidth)
 
-    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def member_loss(self, x: torch.Tensor) -> MemberLoss:
         pre = self.pre_activations(x)
         threshold = self.threshold[:, None, :]
         z = _JumpReLU.apply(pre, threshold, self.bandwidth)
         l0 = _Step.apply(pre, threshold, self.bandwidth).sum(-1).mean(-1)
-        return self.mse(x, self.decode(z)) + self.l0_coefficient * l0, z
+        return MemberLoss(self.mse(x, self.decode(z)) + self.l0_coefficient * l0, z)
+
+    def feature_parameters(self) -> list[nn.Parameter]:
+        return [*super().feature_parameters(), self.log_threshold]
+
+    @torch.no_grad()
+    def reinit_state(self, member: int, indices: torch.Tensor, level: torch.Tensor) -> None:
+        # A dead feature's threshold has often grown past anything it sees; reset it below the
+        # revived feature's pre-activation on its own input (`level`) so the feature fires there.
+        theta = torch.clamp(0.5 * torch.as_tensor(level, dtype=self.log_threshold.dtype),
+                            max=self.cfg.threshold_init).clamp_min(1e-6)
+        self.log_threshold[member, indices] = theta.log().to(self.log_threshold.device)
 
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
         state = super().member_state(member)
         state["threshold"] = self.threshold[member].detach()  # SAELens's JumpReLU key
         return state
-
-    def extra_cfg(self) -> dict:
-        return {**super().extra_cfg(), "l0_coefficient": self.l0_coefficient, "bandwidth": self.bandwidth}

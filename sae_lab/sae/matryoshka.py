@@ -3,23 +3,34 @@ errors of nested prefixes of the dictionary, so the first group must reconstruct
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from sae_lab.sae.batchtopk import BatchTopKSAE
+from sae_lab.sae.base import MemberLoss
+from sae_lab.sae.batchtopk import BatchTopKConfig, BatchTopKSAE
+from sae_lab.sae.registry import register
 
 
+@dataclass
+class MatryoshkaConfig(BatchTopKConfig):
+    # Nested prefix sizes, summing to d_sae; null = doubling prefixes (64, 64, 128, 256, 512 for 1024).
+    group_sizes: list[int] | None = None
+
+
+@register("matryoshka", MatryoshkaConfig)
 class MatryoshkaSAE(BatchTopKSAE):
-    architecture = "matryoshka"
-
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int,
-                 group_sizes: Sequence[int] | None = None, tied: bool = False) -> None:
-        super().__init__(d_model, d_sae, member_seeds, k=k, tied=tied)
-        sizes = list(group_sizes) if group_sizes else _default_groups(d_sae)
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
+                 cfg: MatryoshkaConfig | None = None, **options: Any) -> None:
+        super().__init__(d_model, d_sae, member_seeds, k=k, cfg=cfg, **options)
+        sizes = list(self.cfg.group_sizes) if self.cfg.group_sizes else _default_groups(d_sae)
         if sum(sizes) != d_sae or min(sizes) < 1:
             raise ValueError(f"sae.group_sizes={sizes} must be positive and sum to d_sae={d_sae}.")
         self.group_sizes = [int(s) for s in sizes]
+        self.cfg = dataclasses.replace(self.cfg, group_sizes=self.group_sizes)  # exported resolved
 
     def prefix_reconstructions(self, z: torch.Tensor) -> list[torch.Tensor]:
         """x̂ from the first group, the first two, ..., all groups (cumulative, one pass)."""
@@ -30,12 +41,9 @@ class MatryoshkaSAE(BatchTopKSAE):
             start += size
         return out
 
-    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def member_loss(self, x: torch.Tensor) -> MemberLoss:
         z = self.batch_select(self.pre_activations(x))
-        return torch.stack([self.mse(x, x_hat) for x_hat in self.prefix_reconstructions(z)]).sum(0), z
-
-    def extra_cfg(self) -> dict:
-        return {**super().extra_cfg(), "group_sizes": self.group_sizes}
+        return MemberLoss(torch.stack([self.mse(x, x_hat) for x_hat in self.prefix_reconstructions(z)]).sum(0), z)
 
 
 def _default_groups(d_sae: int) -> list[int]:

@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from sae_lab.metrics.consistency import self_consistency
-from sae_lab.sae.base import MemberSAE
+from sae_lab.sae.base import MemberLoss, MemberSAE, SAEConfig, SAEOutput, SparseCodes
+from sae_lab.sae.registry import register
 
 
+@dataclass
+class TopKConfig(SAEConfig):
+    aux_k: int | None = None        # AuxK loss on the top aux_k dead latents (Gao et al. 2024); null = off
+    aux_coefficient: float = 1 / 32  # weight of the AuxK loss
+    dead_steps: int = 250           # steps without firing before a latent counts as dead (5 mod113 epochs)
+
+
+@register("topk", TopKConfig)
 class TopKSAE(MemberSAE):
-    architecture = "topk"
+    """k is the top-level `k` key."""
+
+    uses_k = True
     support_certificate = True
 
-    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int, tied: bool = False,
-                 aux_k: int | None = None, aux_coefficient: float = 1 / 32, dead_steps: int = 250) -> None:
-        super().__init__(d_model, d_sae, member_seeds, tied=tied)
-        if not 1 <= k <= d_sae:
-            raise ValueError(f"k={k} must be between 1 and d_sae={d_sae}.")
+    def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
+                 cfg: TopKConfig | None = None, **options: Any) -> None:
+        super().__init__(d_model, d_sae, member_seeds, k=k, cfg=cfg, **options)
+        aux_k = self.cfg.aux_k
         if aux_k is not None and not 1 <= aux_k <= d_sae:
             raise ValueError(f"sae.aux_k={aux_k} must be between 1 and d_sae={d_sae} (or null to turn AuxK off).")
-        self.k = int(k)
-        self.aux_k, self.aux_coefficient, self.dead_steps = aux_k, float(aux_coefficient), int(dead_steps)
+        self.aux_k, self.aux_coefficient, self.dead_steps = aux_k, float(self.cfg.aux_coefficient), \
+            int(self.cfg.dead_steps)
         if aux_k:
             # training steps since each feature last fired, per member
             self.register_buffer("steps_since_fired", torch.zeros(len(self.member_seeds), d_sae, dtype=torch.long))
@@ -44,20 +56,19 @@ class TopKSAE(MemberSAE):
                                 per_sample_weights=values.reshape(-1, k), mode="sum")
         return x_hat.reshape(n_members, batch, self.d_model) + self.b_dec[:, None, :]
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> SAEOutput:
         values, indices = self.select(self.pre_activations(x))
         z = torch.zeros(values.shape[:-1] + (self.d_sae,), dtype=values.dtype, device=values.device)
-        return z.scatter(-1, indices, values), self.decode_sparse(values, indices)
+        return SAEOutput(z.scatter(-1, indices, values), self.decode_sparse(values, indices))
 
-    def sparse_forward(self, x: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sparse_forward(self, x: torch.Tensor) -> SparseCodes:
         values, indices = self.select(self.pre_activations(x))
         x_hat = self.decode_sparse(values, indices)
         # Second pass read on the first pass's support only: gather k of d_sae pre-activations.
         x_t = self.pre_activations(x_hat).gather(-1, indices).relu()
-        return values, indices, x_hat, self_consistency(values, x_t, support_only=True)
+        return SparseCodes(values, indices, x_hat, self_consistency(values, x_t, support_only=True))
 
-    def member_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def member_loss(self, x: torch.Tensor) -> MemberLoss:
         # The dense code z is built only when a regulariser asks: it costs more than the decode.
         pre = self.pre_activations(x)
         values, indices = self.select(pre)
@@ -69,7 +80,7 @@ class TopKSAE(MemberSAE):
         loss = self.mse(x, x_hat)
         if self.aux_k and self.training:
             loss = loss + self.aux_coefficient * self.aux_loss(x, x_hat, pre, values, indices)
-        return loss, z
+        return MemberLoss(loss, z)
 
     def aux_loss(self, x: torch.Tensor, x_hat: torch.Tensor, pre: torch.Tensor, values: torch.Tensor,
                  indices: torch.Tensor) -> torch.Tensor:
@@ -87,6 +98,3 @@ class TopKSAE(MemberSAE):
             min(self.aux_k, n_dead), dim=-1, sorted=False)
         residual_hat = self.decode_sparse(aux_values.relu(), aux_indices) - self.b_dec[:, None, :]
         return self.mse((x - x_hat).detach(), residual_hat)
-
-    def extra_cfg(self) -> dict:
-        return {**super().extra_cfg(), "k": self.k, **({"aux_k": self.aux_k} if self.aux_k else {})}
