@@ -210,6 +210,25 @@ def cache_meta_file(entry: Path) -> Path:
     return entry / "meta.json"
 
 
+def cache_shard_file(entry: Path, index: int) -> Path:
+    """Shard `index` of a cache entry stored in several shards."""
+    return Path(entry) / f"activations-{index:05d}.safetensors"
+
+
+def cache_lock_file(entry: Path) -> Path:
+    """Held (flock) while a process builds the entry, so concurrent runs build it once."""
+    return Path(entry) / ".build.lock"
+
+
+def cache_data_files(entry: Path) -> list[Path]:
+    """Every activation file in `entry`, including temp files of an interrupted write."""
+    entry = Path(entry)
+    if not entry.is_dir():
+        return []
+    return sorted({*entry.glob("activations*.safetensors"), *entry.glob(".activations*.tmp"),
+                   *entry.glob(".meta.json.*.tmp")})
+
+
 def report_dir(root: Path) -> Path:
     """Where the sweep report of a directory of runs goes."""
     return Path(root) / "report"

@@ -14,7 +14,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
@@ -71,17 +71,28 @@ def _default_logger() -> dict:
 
 
 @dataclass
+class BehaviourConfig:
+    """Patched CE on the held-out sequences at eval epochs (docs/metrics.md, "Behaviour")."""
+    enabled: bool = True
+    every_evals: int = 1        # at every eval epoch (2: every other one, ...); the last epoch always
+    batch_size: int = 512       # sequences per subject forward
+    n_resamples: int = 1000     # bootstrap resamples for the 95% CIs
+    max_sequences: int | None = None  # use only the first N held-out sequences (null: all)
+
+
+@dataclass
 class TrainConfig:
     # model and logger are `_target_` nodes built by hydra.utils.instantiate; sae is the chosen
     # architecture's own config (sae_lab.sae.registry), checked in `validate`.
-    model: Any = field(default_factory=_default_model)
+    model: Any = None   # null: mod113 (filled in by validate; a default dict would merge into other models)
     sae: Any = field(default_factory=lambda: {"architecture": "topk"})
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    logger: Any = field(default_factory=_default_logger)
+    logger: Any = None  # null: the CSV logger
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     resample: ResampleConfig = field(default_factory=ResampleConfig)
-    layer: int = 1
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    layer: int | None = None  # null: the subject's default_layer
     d_sae: int = 1024
     k: int = 32
     seed: int = 0
@@ -127,6 +138,8 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     try:
         merged = OmegaConf.merge(schema, raw)
         merged.sae = _typed_sae(merged.sae)
+        merged.model = merged.model if merged.model is not None else _default_model()
+        merged.logger = merged.logger if merged.logger is not None else _default_logger()
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or ""
         expected = _expected(schema, raw, key)
@@ -143,7 +156,10 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
 
     need(merged.d_sae >= 1, f"d_sae must be an integer >= 1, got {merged.d_sae}.")
     need(1 <= merged.k <= merged.d_sae, f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
-    n_layers = build_subject(merged.model).n_layers  # the subject says; constructors are cheap
+    subject = build_subject(merged.model)  # the subject reports its shape; constructors are cheap
+    n_layers = subject.n_layers
+    if merged.layer is None:
+        merged.layer = int(getattr(subject, "default_layer", n_layers - 1))
     need(0 <= merged.layer < n_layers,
          f"layer must be between 0 and {n_layers - 1} for model {merged.model.get('name', '?')}, "
          f"got {merged.layer}.")
@@ -206,6 +222,9 @@ def build_subject(model: DictConfig | dict, device: str = "cpu") -> Any:
         raise ConfigError("model needs a _target_ naming the subject class; see conf/model/*.yaml.")
     try:
         return instantiate(model, device=device)
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"model.{err.full_key.split('.')[-1]} must be set for this model (e.g. "
+                          "model.name=<HF name or local dir>).") from None
     except InstantiationException as err:
         cause = err.__cause__ if err.__cause__ is not None else err
         if isinstance(cause, ValueError | FileNotFoundError):  # the subject's own one-sentence errors
@@ -213,6 +232,14 @@ def build_subject(model: DictConfig | dict, device: str = "cpu") -> Any:
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise ConfigError(f"model could not be built from _target_={target}: {first}".rstrip(".") + ".") \
             from None
+
+
+def behaviour_epochs(cfg: DictConfig) -> list[int]:
+    """The eval epochs at which patched CE is computed: every `every_evals`-th, and the last."""
+    if not cfg.behaviour.enabled:
+        return []
+    epochs = eval_epochs(cfg.budget)
+    return sorted(set(epochs[::max(1, int(cfg.behaviour.every_evals))]) | {epochs[-1]})
 
 
 def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
@@ -228,7 +255,7 @@ def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
 # Keys that say where or how a run executes, not what it is. Runs differing only in these (and in
 # `seed`) are siblings of one condition, and sweep job dirs leave them out of their names
 # (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver).
-EXECUTION_KEYS = ("progress", "device", "cache_dir", "logger", "trainer", "agreement_hungarian")
+EXECUTION_KEYS = ("progress", "device", "cache_dir", "logger", "trainer", "agreement_hungarian", "behaviour")
 NON_CONDITION_KEYS = ("seed", *EXECUTION_KEYS)
 
 
@@ -249,6 +276,18 @@ def member_seeds(seed: int, ensemble: int) -> list[int]:
 
 # Registered at import: conf/sae/*.yaml extend schema/sae, and tests or notebooks compose configs
 # without going through main().
+def safe_dir_name(name: str, limit: int = 160) -> str:
+    """A job dir name from overrides: path separators would nest directories, and file systems cap a
+    name at 255 bytes, so long names keep their head plus a short hash of the whole."""
+    import hashlib
+
+    name = name.replace("/", "_").replace("\\", "_")
+    if len(name.encode()) <= limit:
+        return name
+    return name.encode()[:limit].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
 register_configs()
 if not OmegaConf.has_resolver("sae_lab_execution_keys"):
     OmegaConf.register_new_resolver("sae_lab_execution_keys", _job_dir_excluded_keys)
+    OmegaConf.register_new_resolver("sae_lab_safe_name", safe_dir_name)

@@ -1,12 +1,12 @@
 """The Hydra main: build the parts from the config, fit, export.
 
-`python train.py [-m] key=value ...` calls `main()`; notebooks call `train(cfg, run_dir)`.
+`python train.py [-m] key=value ...` goes through `sae_lab.cli.main()`, which checks the config
+before this module (and Lightning) is imported; notebooks call `train(cfg, run_dir)`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
 
@@ -15,21 +15,21 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
+from sae_lab.behaviour import PatchedCE
 from sae_lab.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCallback, LastCheckpoint
 from sae_lab.config import (
-    CONF_DIR,
     ConfigError,
+    behaviour_epochs,
     build_subject,
     condition_of,
     eval_epochs,
     member_seeds,
-    register_configs,
     validate,
 )
-from sae_lab.data import ActivationDataModule, subject_activations
+from sae_lab.data import ActivationDataModule, load_or_build, subject_activations
 from sae_lab.loggers import build_loggers
 from sae_lab.sae.export import export_members
-from sae_lab.sae.module import NonFiniteLossError, SAEModule
+from sae_lab.sae.module import SAEModule
 from sae_lab.sae.registry import architecture_config
 
 
@@ -68,13 +68,18 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     except ValueError as err:  # the architectures' messages are one sentence naming the key
         raise ConfigError(str(err)) from None
     loggers = build_loggers(cfg, run)
-    acts = subject_activations(subject, hook, Path(cfg.cache_dir))
-    data = ActivationDataModule(acts, acts, cfg.batch_size, cfg.data_seed, device=device)
+    train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir))
+    data = ActivationDataModule(train_acts, eval_acts, cfg.batch_size, cfg.data_seed, device=device)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
                        consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end,
                        nan_check_every=cfg.trainer.nan_check_every, log_every=cfg.trainer.loss_log_every)
     agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
-    evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement)
+    behaviour = None
+    if cfg.behaviour.enabled:
+        held_out = subject.eval_dataset()[:cfg.behaviour.max_sequences]
+        behaviour = PatchedCE(subject, hook, held_out, batch_size=cfg.behaviour.batch_size)
+    evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement, behaviour=behaviour,
+                              behaviour_epochs=behaviour_epochs(cfg), behaviour_resamples=cfg.behaviour.n_resamples)
     trainer = L.Trainer(
         max_epochs=cfg.budget.epochs,
         accelerator=cfg.trainer.accelerator or ("gpu" if device.startswith("cuda") else "cpu"),
@@ -103,37 +108,21 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     return evaluation.last
 
 
+def cached_activations(subject, hook: str, cache_dir: Path):
+    """(training, held-out) activations at `hook`, each from the cache when intact. The held-out
+    vectors come from the subject's eval sequences, disjoint from the training ones (mod113, which
+    trains and evaluates on all 12,769 inputs, says so with `eval_is_train`)."""
+    train_acts = subject_activations(subject, hook, cache_dir, max_vectors=getattr(subject, "max_train_vectors", None))
+    if getattr(subject, "eval_is_train", False):
+        return train_acts, train_acts
+    eval_acts = load_or_build(subject, hook, subject.eval_dataset(), {**subject.data_spec(), "part": "eval"},
+                              cache_dir)
+    return train_acts, eval_acts
+
+
 def format_final(last: dict[int, dict]) -> str:
-    cols = ["epoch", "mse_mean", "fvu", "r2", "cos_sim", "rel_error_norm", "l0", "alive_frac"]
+    cols = ["epoch", "mse_mean", "fvu", "r2", "cos_sim", "rel_error_norm", "l0", "alive_frac", "ce_loss_score"]
     lines = ["seed  " + "  ".join(f"{c:>14}" for c in cols)]
     for seed, row in sorted(last.items()):
-        lines.append(f"{seed:<4}  " + "  ".join(f"{row[c]:>14.5g}" for c in cols))
+        lines.append(f"{seed:<4}  " + "  ".join(f"{float(row.get(c, 'nan')):>14.5g}" for c in cols))
     return "\n".join(lines)
-
-
-def _task(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        last = train(cfg, run_dir, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
-    except (ConfigError, NonFiniteLossError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    print(f"Final metrics (eval set) — run dir: {run_dir}\n{format_final(last)}")
-
-
-def main() -> None:
-    import hydra
-
-    from sae_lab.cli import prepare_argv
-
-    try:
-        sys.argv[1:] = prepare_argv(sys.argv[1:])
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    register_configs()
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_task)()

@@ -20,11 +20,14 @@ def _save(fig: Figure, path: Path) -> None:
 
 def timescale_plot(trajectories: dict[str, list[dict]], path: Path,
                    events: dict[str, set[int]] | None = None) -> None:
-    """Normalised reconstruction loss (mse / mse at the first trained eval) and MMCS with the EVT
-    null, against epoch on a log axis (epoch 0, the initialisation, is left out of the log axis).
-    Resampling events are dotted vertical lines in their condition's colour."""
-    fig = Figure(figsize=(7, 7))
-    ax_loss, ax_mmcs = fig.subplots(2, 1, sharex=True)
+    """Normalised reconstruction loss (mse / mse at the first trained eval), MMCS with the EVT null,
+    and (where the runs measured it) behaviour: the CE loss score of the patched model, against
+    epoch on a log axis (epoch 0, the initialisation, is left out of the log axis). Resampling
+    events are dotted vertical lines in their condition's colour."""
+    has_behaviour = any(np.isfinite(r.get("ce_loss_score", np.nan)) for rows in trajectories.values() for r in rows)
+    fig = Figure(figsize=(7, 9.5 if has_behaviour else 7))
+    axes = fig.subplots(3 if has_behaviour else 2, 1, sharex=True)
+    ax_loss, ax_mmcs = axes[0], axes[1]
     for name, rows in trajectories.items():
         rows = [r for r in rows if r["epoch"] >= 1]
         if not rows:
@@ -41,10 +44,17 @@ def timescale_plot(trajectories: dict[str, list[dict]], path: Path,
             ax_mmcs.axhline(rows[0]["mmcs_null"], color=line.get_color(), ls="--", lw=1)
             for epoch in sorted((events or {}).get(name, ())):
                 ax_mmcs.axvline(epoch, color=line.get_color(), ls=":", lw=0.8, alpha=0.7)
+        if has_behaviour:
+            score = np.array([r.get("ce_loss_score", np.nan) for r in rows], dtype=float)
+            shown = np.isfinite(score)
+            axes[2].plot(np.array(epochs)[shown], score[shown], marker="o", ms=3, label=name)
     ax_loss.set_ylabel("reconstruction loss / first eval")
     ax_mmcs.set_ylabel("MMCS (dashed: EVT null; dotted: resampling)")
-    ax_mmcs.set_xlabel("epoch")
-    ax_mmcs.set_xscale("log")
+    if has_behaviour:
+        axes[2].set_ylabel("CE loss score (1 = behaviour kept)")
+        axes[2].axhline(1.0, color="grey", ls=":", lw=1)
+    axes[-1].set_xlabel("epoch")
+    axes[-1].set_xscale("log")
     ax_loss.legend(fontsize=7)
     ax_loss.set_title("Reconstruction converges; does cross-seed agreement?")
     _save(fig, path)

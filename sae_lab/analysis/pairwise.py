@@ -37,7 +37,8 @@ def skipna_mean(values: pd.Series | np.ndarray) -> float:
     return float(values.mean()) if values.size else float("nan")
 
 
-_EPOCH_METRICS = ["mse_mean", "fvu", "l0", "alive_frac"]
+# Behaviour columns (patched CE) exist where the runs computed them; NaN elsewhere.
+_EPOCH_METRICS = ["mse_mean", "fvu", "l0", "alive_frac", "ce_loss_score", "ce_rec", "kl"]
 
 
 def epoch_means(cond: Condition) -> pd.DataFrame:

@@ -27,14 +27,16 @@ def _fmt(v, spec=".4f") -> str:
 
 def condition_table(cond: Condition, rows: list[dict], stats: dict | None) -> str:
     lines = [f"### {cond.name}", "", f"Seeds: {', '.join(map(str, sorted(cond.members)))}", "",
-             "| epoch | recon loss (mse) | FVU | MMCS mean [95% CI] | × random | Hungarian | alive % |",
-             "| ---: | ---: | ---: | :--- | ---: | ---: | ---: |"]
+             "| epoch | recon loss (mse) | FVU | MMCS mean [95% CI] | × random | Hungarian | alive % "
+             "| CE loss score | KL |",
+             "| ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         ci = f"{_fmt(r.get('mmcs'))} [{_fmt(r.get('mmcs_ci_low'))}, {_fmt(r.get('mmcs_ci_high'))}]" \
             if "mmcs" in r else "–"
         lines.append(f"| {r['epoch']} | {_fmt(r['mse_mean'])} | {_fmt(r['fvu'])} | {ci} | "
                      f"{_fmt(r.get('mmcs_x_random'), '.3f')} | {_fmt(r.get('hungarian_mean'))} | "
-                     f"{_fmt(100 * r['alive_frac'], '.1f')} |")
+                     f"{_fmt(100 * r['alive_frac'], '.1f')} | {_fmt(r.get('ce_loss_score'))} | "
+                     f"{_fmt(r.get('kl'))} |")
     if stats:
         verdict = "equivalent to the null" if stats["equivalent_to_null"] else "not shown equivalent to the null"
         lines += ["", f"Final epoch {stats['epoch']} ({stats['n_pairs']} pairs): MMCS {stats['mmcs']:.4f}, "
@@ -61,14 +63,15 @@ def final_row(cond: Condition, rows: list[dict], pairs: pd.DataFrame, epoch: int
     row = next(r for r in rows if r["epoch"] == epoch)
     return {"condition": cond.name, "epoch": epoch, "n_seeds": len(cond.members), "mmcs": float(values.mean()),
             "mmcs_sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0, "mmcs_x_random": row["mmcs_x_random"],
-            "l0": row["l0"], "fvu": row["fvu"]}
+            "l0": row["l0"], "fvu": row["fvu"], "ce_loss_score": row.get("ce_loss_score", float("nan"))}
 
 
 def final_table(finals: list[dict]) -> str:
-    lines = ["| condition | epoch | seeds | MMCS ± sd | × random | L0 | FVU |",
-             "| :--- | ---: | ---: | :--- | ---: | ---: | ---: |"]
+    lines = ["| condition | epoch | seeds | MMCS ± sd | × random | L0 | FVU | CE loss score |",
+             "| :--- | ---: | ---: | :--- | ---: | ---: | ---: | ---: |"]
     lines += [f"| {f['condition']} | {f['epoch']} | {f['n_seeds']} | {f['mmcs']:.3f} ± {f['mmcs_sd']:.3f} | "
-              f"{f['mmcs_x_random']:.3f}× | {f['l0']:.1f} | {f['fvu']:.4f} |" for f in finals]
+              f"{f['mmcs_x_random']:.3f}× | {f['l0']:.1f} | {f['fvu']:.4f} | {_fmt(f['ce_loss_score'])} |"
+              for f in finals]
     return "\n".join(lines)
 
 

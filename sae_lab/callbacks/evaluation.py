@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import lightning as L
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
+from sae_lab.behaviour import PatchedCE, behaviour_columns
 from sae_lab.callbacks.agreement import CrossSeedAgreement
 from sae_lab.callbacks.checkpoint import epoch_completed
 from sae_lab.evaluation import evaluate_members
@@ -19,9 +20,12 @@ class EvalCallback(L.Callback):
     """Evaluates at epoch 0 (the initialisation) and after every epoch listed in `eval_epochs`."""
 
     def __init__(self, run: RunDir, eval_epochs: Sequence[int], chunk_size: int = 4096,
-                 agreement: CrossSeedAgreement | None = None) -> None:
+                 agreement: CrossSeedAgreement | None = None, behaviour: PatchedCE | None = None,
+                 behaviour_epochs: Sequence[int] = (), behaviour_resamples: int = 1000) -> None:
         self.run = run
         self.agreement = agreement
+        self.behaviour, self.behaviour_epochs = behaviour, set(int(e) for e in behaviour_epochs)
+        self.behaviour_resamples = int(behaviour_resamples)
         self.constant: dict[str, float] = {}
         self.eval_epochs = set(int(e) for e in eval_epochs)
         self.chunk_size = chunk_size
@@ -31,7 +35,8 @@ class EvalCallback(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Logged once per run: how many directions the activations really use.
-        self.constant["act_effective_rank"] = effective_rank(trainer.datamodule.train_data)
+        # (On at most the first 200K vectors: an SVD of a memory-mapped LM cache would not fit.)
+        self.constant["act_effective_rank"] = effective_rank(trainer.datamodule.train_data[:200_000])
         for logger in trainer.loggers:
             logger.log_metrics(dict(self.constant), step=trainer.global_step)
         if 0 in self.eval_epochs and trainer.current_epoch == 0 and trainer.global_step == 0:
@@ -50,12 +55,14 @@ class EvalCallback(L.Callback):
         logged = {}
         agreement = self.agreement.columns(epoch, {s: decoder[i] for i, s in enumerate(sae.member_seeds)}) \
             if self.agreement else {}
+        behaviour = behaviour_columns(self.behaviour.losses(sae), self.behaviour_resamples) \
+            if self.behaviour is not None and epoch in self.behaviour_epochs else [{}] * sae.n_members
         for member, seed in enumerate(sae.member_seeds):
             atomic_save_tensors(self.run.snapshot(seed, epoch),
                                 {"decoder": decoder[member], "firing_counts": counts[member]})
             row = {"epoch": epoch, "step": trainer.global_step, "seed": seed, "member": member,
                    **{name: float(value[member]) for name, value in metrics.items()},
-                   **agreement.get(seed, {}), **self.constant}
+                   **behaviour[member], **agreement.get(seed, {}), **self.constant}
             self.rows.append(row)
             self.last[seed] = row
             logged.update({f"eval/seed{seed}/{name}": value for name, value in row.items()

@@ -3,6 +3,7 @@
 from sae_lab.data.batches import ShuffledBatches, epoch_permutation
 from sae_lab.data.cache import load_or_build, subject_activations
 from sae_lab.data.datamodule import ActivationDataModule
+from sae_lab.data.sharded import DEFAULT_MEMORY_BUDGET, ShardedActivations, materialize
 
-__all__ = ["ActivationDataModule", "ShuffledBatches", "epoch_permutation", "load_or_build",
-           "subject_activations"]
+__all__ = ["DEFAULT_MEMORY_BUDGET", "ActivationDataModule", "ShardedActivations", "ShuffledBatches",
+           "epoch_permutation", "load_or_build", "materialize", "subject_activations"]

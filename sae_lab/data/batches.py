@@ -1,17 +1,21 @@
-"""Seeded, resumable batch order over an in-memory activation tensor.
+"""Seeded, resumable batch order over an activation tensor or a memory-mapped activation cache.
 
-Batches are slices of one tensor (a gather by a per-epoch permutation): no per-item collation.
-The order depends only on `data_seed` and the epoch, so runs that differ in `seed` see identical
-batches in identical order.
+Batches are gathers by a per-epoch permutation from one tensor, or from a `ShardedActivations`
+memory map (which returns the very same rows): no per-item collation. The order depends only on
+`data_seed` and the epoch, so runs that differ in `seed` see identical batches in identical order,
+whether the data is in memory or on disk.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from sae_lab.data.sharded import ShardedActivations
 
 
 def epoch_permutation(n: int, data_seed: int, epoch: int) -> torch.Tensor:
@@ -28,7 +32,7 @@ class ShuffledBatches:
     epoch when Lightning does not restore loader state: it skips that at epoch boundaries.
     """
 
-    def __init__(self, data: torch.Tensor, batch_size: int, data_seed: int,
+    def __init__(self, data: torch.Tensor | ShardedActivations, batch_size: int, data_seed: int,
                  epoch_of: Callable[[], int] | None = None) -> None:
         self.data = data
         self.batch_size = int(batch_size)
@@ -48,7 +52,9 @@ class ShuffledBatches:
                 self.epoch, self.consumed = epoch, 0
         elif self.consumed >= len(self):  # the previous epoch finished: roll over
             self.epoch, self.consumed = self.epoch + 1, 0
-        perm = epoch_permutation(len(self.data), self.data_seed, self.epoch).to(self.data.device)
+        perm = epoch_permutation(len(self.data), self.data_seed, self.epoch)
+        if isinstance(self.data, torch.Tensor):  # a memory map gathers on the CPU: keep its indices there
+            perm = perm.to(self.data.device)
         for i in range(self.consumed, len(self)):
             yield self.data[perm[i * self.batch_size:(i + 1) * self.batch_size]]
 

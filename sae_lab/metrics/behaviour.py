@@ -8,7 +8,9 @@ sequences) and `targets` [S, P'] (the token each position predicts). For mod113 
 - kl_per_sequence(logprobs_ref, logprobs) = mean_p  sum_v p_ref(v) (log p_ref(v) - log p(v))   -> [S]
 - ce_loss_score(l_orig, l_recon, l_zero)  = (L_zero - L_recon) / (L_zero - L_orig)
   (1 when the reconstruction loses nothing, 0 when it is as bad as zero-ablation)
-- ce_rec(l_orig, l_recon)                 = L_recon - L_orig   (delta CE, in nats)
+- ce_rec(l_orig, l_recon)                 = 2 - L_recon / L_orig
+  (1 when behaviour is preserved, 0 when the loss doubles; can be negative)
+- delta_ce(l_orig, l_recon)               = L_recon - L_orig   (nats the reconstruction costs)
 """
 
 from __future__ import annotations
@@ -59,8 +61,13 @@ def ce_loss_score(l_orig, l_recon, l_zero):
 
 
 def ce_rec(l_orig, l_recon):
-    """Delta CE: L_recon - L_orig (nats the spliced-in reconstruction costs)."""
+    """CE_rec = 2 - L_recon / L_orig: 1 = behaviour preserved, 0 = loss doubled (can be negative)."""
+    return 2 - l_recon / l_orig
+
+
+def delta_ce(l_orig, l_recon):
+    """L_recon - L_orig: nats the spliced-in reconstruction costs."""
     return l_recon - l_orig
 
 
-__all__ = ["ce_loss_score", "ce_per_sequence", "ce_rec", "kl_per_sequence"]
+__all__ = ["ce_loss_score", "ce_per_sequence", "ce_rec", "delta_ce", "kl_per_sequence"]

@@ -67,3 +67,23 @@ def equivalent_to_null(ci_low: float, ci_high: float, margin: float = 0.005) -> 
 
 def all_pairs(n: int) -> list[tuple[int, int]]:
     return list(combinations(range(n), 2))
+
+
+def bootstrap_means(values: np.ndarray, n_resamples: int = 5000, seed: int = 0, block: int = 500) -> np.ndarray:
+    """Means of `values` [Q, S] (Q quantities measured on the same S sequences) over `n_resamples`
+    resamples of the sequences with replacement, the same resample for every quantity (paired):
+    [n_resamples, Q]. Computed in blocks of resamples to bound memory."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    n = values.shape[1]
+    out = []
+    for start in range(0, n_resamples, block):
+        idx = rng.integers(0, n, size=(min(block, n_resamples - start), n))
+        out.append(values[:, idx].mean(-1).T)
+    return np.concatenate(out)
+
+
+def percentile_ci(samples: np.ndarray, alpha: float = 0.05) -> tuple[float, float]:
+    """The (alpha/2, 1 - alpha/2) percentiles of bootstrap `samples`, NaNs ignored."""
+    low, high = np.nanquantile(samples, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high)

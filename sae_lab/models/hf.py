@@ -21,11 +21,9 @@ not be changed by a patch (it sees only BOS).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
-import sys
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -33,81 +31,23 @@ from typing import Any
 
 import torch
 
+from sae_lab.models.hub import SubjectUnavailable, download_hint, first_line, hub_offline, hub_reachable, read_hf_config
 from sae_lab.models.protocol import Patch
 
 SITES = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 POSITIONS = ("all_but_bos", "all")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
-HUB_PROBE_TIMEOUT_S = 3.0
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".h5", ".msgpack")
 _CTX_FIELDS = ("n_positions", "max_position_embeddings", "max_context_length", "max_length", "seq_length",
                "max_sequence_length", "n_ctx")
-
-
-class SubjectUnavailable(ValueError):
-    """The subject model cannot be found or loaded; the message says what was looked for and what to do."""
-
-
-def _looks_like_path(name: str) -> bool:
-    """Hub ids are `name` or `owner/name`; anything else path-like is meant as a local path."""
-    return (name.startswith(("/", "./", "../", "~", ".\\")) or name.endswith(("/", "\\")) or "\\" in name
-            or name.count("/") > 1 or name in {".", ".."})
-
-
-def _hub_offline_env() -> bool:
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def hub_reachable(timeout: float = HUB_PROBE_TIMEOUT_S) -> bool:
-    """Whether the Hugging Face Hub endpoint answers within `timeout` seconds (False under HF_HUB_OFFLINE)."""
-    if _hub_offline_env():
-        return False
-    from huggingface_hub import constants
-    from huggingface_hub.utils import get_session
-
-    try:
-        get_session().head(constants.ENDPOINT, timeout=timeout)
-    except Exception:  # any transport failure means "not reachable now"
-        return False
-    return True
-
-
-@contextlib.contextmanager
-def hub_offline(enabled: bool = True):
-    """Inside the block, huggingface_hub, transformers and datasets (if imported) use local files only,
-    as under HF_HUB_OFFLINE=1 (their flags are read at import, so they are switched here in place)."""
-    if not enabled:
-        yield
-        return
-    from huggingface_hub import constants
-
-    modules = [constants] + ([sys.modules["datasets.config"]] if "datasets.config" in sys.modules else [])
-    before = [m.HF_HUB_OFFLINE for m in modules]
-    for m in modules:
-        m.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        for m, b in zip(modules, before, strict=True):
-            m.HF_HUB_OFFLINE = b
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__).rstrip(".")
-
-
-def _download_hint(name: str) -> str:
-    return f"download it on a networked machine with `hf download {name}` (or pass model.name=<local dir>)"
 
 
 class HFSubject:
     """Subject-model protocol for a causal LM that TransformerLens 4's TransformerBridge supports."""
 
     def __init__(self, name: str, hook_site: str = "resid_post", device: str | torch.device = "cpu",
-                 dtype: str = "float32", positions: str = "all_but_bos", data: Any = None) -> None:
+                 dtype: str = "float32", positions: str = "all_but_bos", data: Any = None,
+                 default_layer: int | None = None) -> None:
         if hook_site not in SITES:
             raise ValueError(f"model.hook_site={hook_site!r} is not a supported site; allowed: {', '.join(SITES)}.")
         if positions not in POSITIONS:
@@ -123,7 +63,7 @@ class HFSubject:
         self._data = data
         self._local_dir: Path | None = None
         self._offline = False  # load from the local cache only (Hub unreachable or HF_HUB_OFFLINE)
-        self.config = self._read_config()
+        self.config, self._local_dir, self._offline = read_hf_config(self.name)
         text_cfg = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
         self.d_model: int = int(text_cfg.hidden_size)
         self.n_layers: int = int(text_cfg.num_hidden_layers)
@@ -131,52 +71,10 @@ class HFSubject:
         n_ctx = next((getattr(text_cfg, f) for f in _CTX_FIELDS if isinstance(getattr(text_cfg, f, None), int)),
                      None)
         self.n_ctx: int | None = int(n_ctx) if n_ctx is not None else None
+        # the layer `layer=null` means: the middle block unless the model's yaml says otherwise
+        self.default_layer = self.n_layers // 2 if default_layer is None else int(default_layer)
 
     # ----------------------------------------------------------------------------------- loading
-    def _read_config(self):
-        from transformers import AutoConfig
-
-        name = self.name
-        path = Path(name).expanduser()
-        if path.exists():
-            if not path.is_dir() or not (path / "config.json").is_file():
-                raise SubjectUnavailable(
-                    f"model.name={name} is a local path but not a Hugging Face model directory (it has no "
-                    "config.json); pass a directory written by `save_pretrained` or a Hub model name.")
-            self._local_dir = path.resolve()
-            try:
-                return AutoConfig.from_pretrained(str(self._local_dir), local_files_only=True)
-            except Exception as err:
-                raise SubjectUnavailable(
-                    f"model.name={name} has a config.json that transformers cannot read "
-                    f"({_first_line(err)}); pass a directory written by `save_pretrained`.") from err
-        if _looks_like_path(name):
-            raise SubjectUnavailable(f"model.name={name} does not exist on this machine; pass an existing "
-                                     "directory written by `save_pretrained` or a Hub model name like "
-                                     "EleutherAI/pythia-70m.")
-        try:  # the local cache first: no network
-            config = AutoConfig.from_pretrained(name, local_files_only=True)
-        except Exception:
-            config = None
-        reachable = None
-        if config is None or not _hub_offline_env():
-            reachable = hub_reachable()
-        self._offline = not reachable
-        if config is not None:
-            return config
-        if _hub_offline_env():
-            raise SubjectUnavailable(f"model.name={name} is not in the local Hugging Face cache and HF_HUB_OFFLINE "
-                                     f"forbids the Hub; {_download_hint(name)}.")
-        if not reachable:
-            raise SubjectUnavailable(f"model.name={name} is not in the local Hugging Face cache and the Hub cannot "
-                                     f"be reached; {_download_hint(name)}.")
-        try:
-            return AutoConfig.from_pretrained(name)
-        except Exception as err:
-            raise SubjectUnavailable(
-                f"model.name={name} could not be fetched from the Hugging Face Hub ({_first_line(err)}); check the "
-                "name, or run `hf auth login` if the model is gated.") from err
-
     @property
     def source(self) -> str:
         """What `from_pretrained` is given: the resolved local directory or the Hub name."""
@@ -193,12 +91,12 @@ class HFSubject:
         except ValueError as err:
             if "Unsupported architecture" in str(err):
                 raise SubjectUnavailable(f"model.name={self.name} has an architecture TransformerLens 4 does not "
-                                         f"support ({_first_line(err)}); pick a supported causal LM.") from err
+                                         f"support ({first_line(err)}); pick a supported causal LM.") from err
             raise
         except OSError as err:
-            hint = _download_hint(self.name) if self._local_dir is None else "re-save it with `save_pretrained`"
+            hint = download_hint(self.name) if self._local_dir is None else "re-save it with `save_pretrained`"
             raise SubjectUnavailable(f"model.name={self.name} has a config but its weights or tokenizer could not "
-                                     f"be loaded ({_first_line(err)}); {hint}.") from err
+                                     f"be loaded ({first_line(err)}); {hint}.") from err
         return bridge.eval()
 
     @cached_property
@@ -210,7 +108,7 @@ class HFSubject:
             with hub_offline(self._offline):
                 return AutoTokenizer.from_pretrained(self.source, local_files_only=self._offline)
         except OSError as err:
-            raise SubjectUnavailable(f"model.name={self.name} has no loadable tokenizer ({_first_line(err)}); "
+            raise SubjectUnavailable(f"model.name={self.name} has no loadable tokenizer ({first_line(err)}); "
                                      "save one next to the model with `tokenizer.save_pretrained`.") from err
 
     # ---------------------------------------------------------------------------------- protocol
@@ -351,6 +249,11 @@ class HFSubject:
         if self.n_ctx is not None and spec.context_length > self.n_ctx:
             raise ValueError(f"data.context_length={spec.context_length} exceeds {self.name}'s n_ctx={self.n_ctx}.")
         return load_token_sequences(spec, self.tokenizer, kept_per_row=self.kept_per_row(spec.context_length))
+
+    @property
+    def max_train_vectors(self) -> int:
+        """Exactly this many training vectors are cached (the rows hold a few more)."""
+        return int(self.data.n_train_vectors)
 
     def dataset(self) -> torch.Tensor:
         """The training rows [S_train, T] (token ids) whose activations are cached."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from sae_lab.metrics.behaviour import ce_per_sequence
 from sae_lab.models.protocol import Patch
 
 # The task: (a + b) mod P on inputs [a, b, =]; scripts/train_mod113.py imports these.
@@ -53,11 +54,14 @@ def bridge_config(arch: dict):
 class Mod113:
     """Subject-model protocol for the shipped mod-113 transformer."""
 
-    def __init__(self, name: str = "mod113", hook_site: str = "resid_post", device: str | torch.device = "cpu") -> None:
+    eval_is_train = True  # the paper trains and evaluates on all 12,769 inputs
+
+    def __init__(self, name: str = "mod113", hook_site: str = "resid_post", default_layer: int = 1,
+                 device: str | torch.device = "cpu") -> None:
         if not WEIGHTS_FILE.is_file():
             raise FileNotFoundError(f"The mod-113 weights file {WEIGHTS_FILE} is missing; "
                                     "reinstall sae_lab or run scripts/train_mod113.py.")
-        self.name, self.hook_site = name, hook_site
+        self.name, self.hook_site, self.default_layer = name, hook_site, int(default_layer)
         self.card = json.loads(CARD_FILE.read_text())
         arch = self.card["architecture"]
         self.d_model: int = arch["d_model"]
@@ -104,14 +108,16 @@ class Mod113:
         return cache[hook][:, ANSWER_POSITION].float()
 
     @torch.no_grad()
-    def loss(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None) -> torch.Tensor:
-        """Per-example CE of the answer token; `patch` replaces the `=` activation at `hook`."""
+    def scored_logprobs(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probs [S, 1, P] of the answer read at `=`, the answers [S, 1]); `patch` replaces the
+        `=` activation at `hook` first."""
         batch = batch.to(self.device)
         if patch is None:
             logits = self.bridge(batch)
         else:
             if hook is None:
-                raise ValueError("loss(patch=...) needs the hook name to patch at.")
+                raise ValueError("a patch needs the hook name to patch at.")
 
             def replace(act: torch.Tensor, hook=None) -> torch.Tensor:  # noqa: ARG001 (TL signature)
                 act = act.clone()
@@ -119,8 +125,19 @@ class Mod113:
                 return act
 
             logits = self.bridge.run_with_hooks(batch, fwd_hooks=[(hook, replace)])
-        return torch.nn.functional.cross_entropy(
-            logits[:, ANSWER_POSITION].float(), answers(batch), reduction="none")
+        logprobs = logits[:, ANSWER_POSITION].float().log_softmax(-1)
+        return logprobs[:, None, :], answers(batch)[:, None]
+
+    @torch.no_grad()
+    def loss(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None) -> torch.Tensor:
+        """Per-example CE of the answer token [S]; `patch` replaces the `=` activation at `hook`."""
+        logprobs, targets = self.scored_logprobs(batch, patch, hook)
+        return ce_per_sequence(logprobs, targets)
+
+    def eval_dataset(self) -> torch.Tensor:
+        """Held-out sequences for behaviour: for mod113 every input, as the paper trains and evaluates
+        on all 12,769 (the one exception to disjoint train/eval data)."""
+        return all_inputs()
 
     def accuracy(self, tokens: torch.Tensor | None = None) -> float:
         tokens = self.dataset() if tokens is None else tokens

@@ -29,6 +29,15 @@ class SubjectModel(Protocol):
         """Per-sequence cross-entropy [N]; with `patch`, the hook's activation is replaced first."""
         ...
 
+    def scored_logprobs(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probs [S, P', V] at the scored positions, their targets [S, P']), optionally patched."""
+        ...
+
+    def eval_dataset(self) -> torch.Tensor:
+        """Held-out sequences (disjoint from `dataset()` except for mod113) for eval and behaviour."""
+        ...
+
     def dataset(self) -> torch.Tensor:
         """The inputs whose activations are cached (token ids, one row per sequence)."""
         ...

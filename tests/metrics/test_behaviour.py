@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, kl_per_sequence
+from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, delta_ce, kl_per_sequence
 
 LN2 = math.log(2)
 P0 = [0.5, 0.25, 0.125, 0.125]
@@ -71,8 +71,12 @@ def test_ce_loss_score_and_delta_ce():
     assert math.isnan(ce_loss_score(2.0, 2.5, 2.0))
     t = ce_loss_score(torch.tensor([2.0, 1.0]), torch.tensor([2.6, 1.0]), torch.tensor([5.0, 3.0]))
     assert torch.allclose(t, torch.tensor([0.8, 1.0], dtype=torch.float64))
-    assert ce_rec(2.0, 2.6) == pytest.approx(0.6)
-    assert torch.allclose(ce_rec(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.0])), torch.tensor([0.5, 0.0]))
+    assert delta_ce(2.0, 2.6) == pytest.approx(0.6)
+    assert torch.allclose(delta_ce(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.0])), torch.tensor([0.5, 0.0]))
+    # METRICS.md: CE_rec = 2 - L_recon / L_orig; 1 when preserved, 0 when the loss doubles
+    assert ce_rec(2.0, 2.0) == pytest.approx(1.0)
+    assert ce_rec(2.0, 4.0) == pytest.approx(0.0)
+    assert ce_rec(2.0, 5.0) == pytest.approx(-0.5)
 
 
 def test_shape_errors(ref):

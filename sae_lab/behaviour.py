@@ -1,0 +1,99 @@
+"""Patched CE: how much splicing each member's reconstruction into the subject changes what it
+does, on the held-out sequences (docs/metrics.md, "Behaviour").
+
+Per sequence: L_orig (the model), L_recon (the hook's activation replaced by the member's
+reconstruction), L_zero (replaced by zeros), and KL(p_orig ‖ p_recon). From their means: CE_rec =
+2 − L_recon/L_orig, CE loss score = (L_zero − L_recon)/(L_zero − L_orig), with 95% CIs from a paired
+bootstrap over sequences. L_orig and L_zero do not change during training, so they are computed once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, kl_per_sequence
+from sae_lab.metrics.statistics import bootstrap_means, percentile_ci
+from sae_lab.models.protocol import SubjectModel
+from sae_lab.sae.base import MemberSAE
+
+# Keep the unpatched log-probs between evals when they are this small (mod113: 6 MB); LMs recompute.
+_KEEP_LOGPROBS_BYTES = 256 * 2**20
+
+
+@dataclass
+class PatchedLosses:
+    l_orig: torch.Tensor   # [S]
+    l_zero: torch.Tensor   # [S]
+    l_recon: torch.Tensor  # [E, S]
+    kl: torch.Tensor       # [E, S]
+
+
+class PatchedCE:
+    """Computes the patched losses of every member on fixed held-out `tokens` [S, T]."""
+
+    def __init__(self, subject: SubjectModel, hook: str, tokens: torch.Tensor, batch_size: int = 512) -> None:
+        self.subject, self.hook, self.tokens = subject, hook, tokens
+        self.batch_size = int(batch_size)
+        self._orig: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._l_orig: torch.Tensor | None = None
+        self._l_zero: torch.Tensor | None = None
+
+    def _chunks(self) -> list[torch.Tensor]:
+        return [self.tokens[i:i + self.batch_size] for i in range(0, len(self.tokens), self.batch_size)]
+
+    def _unpatched(self, i: int, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._orig is not None:
+            return self._orig[i]
+        return self.subject.scored_logprobs(chunk)
+
+    @torch.no_grad()
+    def losses(self, sae: MemberSAE) -> PatchedLosses:
+        first = self._l_orig is None
+        origs, zeros, recons, kls, kept = [], [], [], [], []
+        for i, chunk in enumerate(self._chunks()):
+            lp_orig, targets = self._unpatched(i, chunk)
+            if first:
+                origs.append(ce_per_sequence(lp_orig, targets).cpu())
+                lp_zero, _ = self.subject.scored_logprobs(chunk, patch=torch.zeros_like, hook=self.hook)
+                zeros.append(ce_per_sequence(lp_zero, targets).cpu())
+                kept.append((lp_orig, targets))
+            rec, kl = [], []
+            for member in range(sae.n_members):
+                def patch(act: torch.Tensor, member: int = member) -> torch.Tensor:
+                    return sae.reconstruct(act.to(sae.W_dec.dtype))[member]
+
+                lp_rec, _ = self.subject.scored_logprobs(chunk, patch=patch, hook=self.hook)
+                rec.append(ce_per_sequence(lp_rec, targets).cpu())
+                kl.append(kl_per_sequence(lp_orig, lp_rec).cpu())
+            recons.append(torch.stack(rec))
+            kls.append(torch.stack(kl))
+        if first:
+            self._l_orig, self._l_zero = torch.cat(origs), torch.cat(zeros)
+            size = sum(lp.numel() * lp.element_size() for lp, _ in kept)
+            self._orig = kept if size <= _KEEP_LOGPROBS_BYTES else None
+        return PatchedLosses(self._l_orig, self._l_zero, torch.cat(recons, 1), torch.cat(kls, 1))
+
+
+def behaviour_columns(losses: PatchedLosses, n_resamples: int = 1000, seed: int = 0) -> list[dict[str, float]]:
+    """metrics.csv columns per member: the mean losses, CE_rec, CE loss score and KL, each of the last
+    three with its 95% CI (paired bootstrap over sequences)."""
+    out = []
+    orig, zero = losses.l_orig.double().numpy(), losses.l_zero.double().numpy()
+    for member in range(losses.l_recon.shape[0]):
+        recon, kl = losses.l_recon[member].double().numpy(), losses.kl[member].double().numpy()
+        means = np.array([orig.mean(), recon.mean(), zero.mean(), kl.mean()])
+        boot = bootstrap_means(np.stack([orig, recon, zero, kl]), n_resamples=n_resamples, seed=seed)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            derived = {"ce_rec": (ce_rec(means[0], means[1]), ce_rec(boot[:, 0], boot[:, 1])),
+                       "ce_loss_score": (ce_loss_score(means[0], means[1], means[2]),
+                                         (boot[:, 2] - boot[:, 1]) / (boot[:, 2] - boot[:, 0])),
+                       "kl": (means[3], boot[:, 3])}
+        row = {"ce_orig": float(means[0]), "ce_recon": float(means[1]), "ce_zero": float(means[2])}
+        for name, (value, samples) in derived.items():
+            low, high = percentile_ci(samples)
+            row.update({name: float(value), f"{name}_ci_low": low, f"{name}_ci_high": high})
+        out.append(row)
+    return out

@@ -1,0 +1,21 @@
+"""Every experiment preset runs end to end on the smoke budget with tiny overrides, into a report."""
+
+import pytest
+
+from sae_lab.config import group_choices
+from tests.conftest import run_train
+
+pytestmark = pytest.mark.slow
+TINY = ["budget=smoke", "budget.epochs=2", "budget.eval_schedule=every", "d_sae=64", "k=4", "seed=1,2",
+        "progress=false", "resample.every_epochs=1"]
+
+
+@pytest.mark.parametrize("experiment", group_choices("experiment"))
+def test_preset_runs_into_a_report(experiment, tmp_path, cache_dir):
+    proc = run_train(f"+experiment={experiment}", *TINY, f"cache_dir={cache_dir}", f"hydra.sweep.dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    jobs = [p for p in tmp_path.iterdir() if p.name.startswith("job")]
+    assert len(jobs) >= 2 and all((j / "metrics.csv").is_file() for j in jobs)
+    assert "broken" in summary and "0 broken run(s)" in summary
+    assert "## Final epoch across conditions" in summary

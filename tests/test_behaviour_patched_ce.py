@@ -1,0 +1,55 @@
+"""Patched CE on a real subject: an exact reconstruction gives L_recon = L_orig (score 1, KL 0), a zero
+one gives L_zero (score 0), and the columns equal hand computations from the per-sequence losses."""
+
+import numpy as np
+import pytest
+import torch
+
+from sae_lab.behaviour import PatchedCE, PatchedLosses, behaviour_columns
+from sae_lab.models import build_subject
+
+
+class FixedReconstruction:
+    """A two-member stand-in for an SAE: member 0 returns its input, member 1 returns zeros."""
+
+    n_members = 2
+    W_dec = torch.zeros(1)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x, torch.zeros_like(x)])
+
+
+@pytest.fixture(scope="module")
+def mod113_losses():
+    subject = build_subject("mod113")
+    tokens = subject.eval_dataset()[::37]
+    hook = subject.hook_name(1)
+    return subject, tokens, hook, PatchedCE(subject, hook, tokens, batch_size=100).losses(FixedReconstruction())
+
+
+def test_exact_and_zero_patches(mod113_losses):
+    subject, tokens, hook, losses = mod113_losses
+    assert torch.allclose(losses.l_orig, subject.loss(tokens), atol=1e-6)
+    assert torch.allclose(losses.l_recon[0], losses.l_orig, atol=1e-5)
+    assert losses.kl[0].abs().max() < 1e-5
+    assert torch.allclose(losses.l_recon[1], losses.l_zero, atol=1e-6)
+    assert torch.allclose(losses.l_zero, subject.loss(tokens, patch=torch.zeros_like, hook=hook), atol=1e-6)
+    exact, zero = behaviour_columns(losses, n_resamples=200)
+    assert exact["ce_loss_score"] == pytest.approx(1.0, abs=1e-4) and exact["ce_rec"] == pytest.approx(1.0, abs=1e-2)
+    assert zero["ce_loss_score"] == pytest.approx(0.0, abs=1e-9) and zero["kl"] > 1.0
+
+
+def test_columns_are_the_formulas_on_the_means():
+    gen = torch.Generator().manual_seed(0)
+    orig, zero = torch.rand(50, generator=gen) + 0.5, torch.rand(50, generator=gen) + 3.0
+    recon, kl = (orig + torch.rand(50, generator=gen))[None], torch.rand(1, 50, generator=gen)
+    row = behaviour_columns(PatchedLosses(orig, zero, recon, kl), n_resamples=2000)[0]
+    o, r, z = orig.double().mean().item(), recon.double().mean().item(), zero.double().mean().item()
+    assert row["ce_rec"] == pytest.approx(2 - r / o)
+    assert row["ce_loss_score"] == pytest.approx((z - r) / (z - o))
+    assert row["kl"] == pytest.approx(kl.double().mean().item())
+    # the CI is a paired bootstrap over sequences: it brackets the estimate with a plausible width
+    for name in ("ce_rec", "ce_loss_score", "kl"):
+        assert row[f"{name}_ci_low"] < row[name] < row[f"{name}_ci_high"]
+    sd = np.std(kl.numpy(), ddof=1) / np.sqrt(50)
+    assert row["kl_ci_high"] - row["kl_ci_low"] == pytest.approx(2 * 1.96 * sd, rel=0.2)
