@@ -89,7 +89,7 @@ def behaviour_columns(losses: PatchedLosses, n_resamples: int = 1000, seed: int 
         with np.errstate(divide="ignore", invalid="ignore"):
             derived = {"ce_rec": (ce_rec(means[0], means[1]), ce_rec(boot[:, 0], boot[:, 1])),
                        "ce_loss_score": (ce_loss_score(means[0], means[1], means[2]),
-                                         (boot[:, 2] - boot[:, 1]) / (boot[:, 2] - boot[:, 0])),
+                                         ce_loss_score(boot[:, 0], boot[:, 1], boot[:, 2])),
                        "kl": (means[3], boot[:, 3])}
         row = {"ce_orig": float(means[0]), "ce_recon": float(means[1]), "ce_zero": float(means[2])}
         for name, (value, samples) in derived.items():

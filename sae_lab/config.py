@@ -102,6 +102,8 @@ class TrainConfig:
     batch_size: int = 256
     device: str = "cpu"
     cache_dir: str = "outputs/cache"
+    cache_dtype: str = "float32"        # activation storage: float32 or bfloat16 (half the disk, batches in float32)
+    memory_budget_gb: float = 2.0       # caches larger than this stay memory-mapped instead of loaded into RAM
     progress: bool = True
     agreement_hungarian: bool = True
 
@@ -168,6 +170,9 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     need(merged.lr > 0 and math.isfinite(merged.lr), f"lr must be a positive number, got {merged.lr}.")
     need(merged.seed >= 0 and merged.data_seed >= 0,
          f"seed and data_seed must be non-negative integers, got {merged.seed} and {merged.data_seed}.")
+    need(merged.cache_dtype in ("float32", "bfloat16"),
+         f"cache_dtype must be float32 or bfloat16, got {merged.cache_dtype!r}.")
+    need(merged.memory_budget_gb > 0, f"memory_budget_gb must be a positive number, got {merged.memory_budget_gb}.")
     need(merged.budget.epochs >= 1, f"budget.epochs must be >= 1, got {merged.budget.epochs}.")
     need(merged.budget.eval_schedule in ("every", "log"),
          f"budget.eval_schedule must be 'every' or 'log', got {merged.budget.eval_schedule!r}.")
@@ -255,7 +260,8 @@ def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
 # Keys that say where or how a run executes, not what it is. Runs differing only in these (and in
 # `seed`) are siblings of one condition, and sweep job dirs leave them out of their names
 # (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver).
-EXECUTION_KEYS = ("progress", "device", "cache_dir", "logger", "trainer", "agreement_hungarian", "behaviour")
+EXECUTION_KEYS = ("progress", "device", "cache_dir", "memory_budget_gb", "logger", "trainer", "agreement_hungarian",
+                  "behaviour")
 NON_CONDITION_KEYS = ("seed", *EXECUTION_KEYS)
 
 
@@ -276,12 +282,16 @@ def member_seeds(seed: int, ensemble: int) -> list[int]:
 
 # Registered at import: conf/sae/*.yaml extend schema/sae, and tests or notebooks compose configs
 # without going through main().
-def safe_dir_name(name: str, limit: int = 160) -> str:
-    """A job dir name from overrides: path separators would nest directories, and file systems cap a
-    name at 255 bytes, so long names keep their head plus a short hash of the whole."""
+def safe_dir_name(override_dirname: str, limit: int = 160) -> str:
+    """A sweep job's dir name from its override string: execution keys dropped (also dotted ones like
+    trainer.precision, which Hydra's exact-match exclude_keys misses), path separators replaced (they
+    would nest directories), and long names cut to their head plus a short hash (file systems cap a
+    name at 255 bytes)."""
     import hashlib
 
-    name = name.replace("/", "_").replace("\\", "_")
+    items = [item for item in override_dirname.split(",") if item.split("=", 1)[0].lstrip("+~").split(".")[0]
+             not in EXECUTION_KEYS]
+    name = ",".join(items).replace("/", "_").replace("\\", "_")
     if len(name.encode()) <= limit:
         return name
     return name.encode()[:limit].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 
 from sae_lab.metrics import active_per_token, firing_counts, firing_counts_sparse, reconstruction_metrics
+from sae_lab.metrics.spectrum import rate_proxy_bits
 from sae_lab.sae.base import MemberSAE
 
 
@@ -46,4 +47,6 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096) ->
     per_member = [reconstruction_metrics(x, x_hat[e], active[e], counts[e]) for e in range(sae.n_members)]
     metrics = {name: torch.stack([m[name] for m in per_member]) for name in per_member[0]}
     metrics["certificate"] = torch.stack(certs).sum(0) / len(x)  # token-weighted mean over chunks
+    metrics["rate_proxy"] = torch.tensor([rate_proxy_bits(float(metrics["l0"][e]), counts[e])
+                                          for e in range(sae.n_members)])
     return EvalResult(metrics, counts)

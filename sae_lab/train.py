@@ -68,8 +68,11 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     except ValueError as err:  # the architectures' messages are one sentence naming the key
         raise ConfigError(str(err)) from None
     loggers = build_loggers(cfg, run)
-    train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir))
-    data = ActivationDataModule(train_acts, eval_acts, cfg.batch_size, cfg.data_seed, device=device)
+    budget = int(cfg.memory_budget_gb * 2**30)
+    train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir), dtype=cfg.cache_dtype,
+                                               memory_budget=budget)
+    data = ActivationDataModule(train_acts, eval_acts, cfg.batch_size, cfg.data_seed, device=device,
+                                memory_budget=budget)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
                        consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end,
                        nan_check_every=cfg.trainer.nan_check_every, log_every=cfg.trainer.loss_log_every)
@@ -108,15 +111,17 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     return evaluation.last
 
 
-def cached_activations(subject, hook: str, cache_dir: Path):
+def cached_activations(subject, hook: str, cache_dir: Path, **options):
     """(training, held-out) activations at `hook`, each from the cache when intact. The held-out
     vectors come from the subject's eval sequences, disjoint from the training ones (mod113, which
-    trains and evaluates on all 12,769 inputs, says so with `eval_is_train`)."""
-    train_acts = subject_activations(subject, hook, cache_dir, max_vectors=getattr(subject, "max_train_vectors", None))
+    trains and evaluates on all 12,769 inputs, says so with `eval_is_train`). `options`: load_or_build's
+    (dtype, memory_budget)."""
+    train_acts = subject_activations(subject, hook, cache_dir, max_vectors=getattr(subject, "max_train_vectors", None),
+                                     **options)
     if getattr(subject, "eval_is_train", False):
         return train_acts, train_acts
     eval_acts = load_or_build(subject, hook, subject.eval_dataset(), {**subject.data_spec(), "part": "eval"},
-                              cache_dir)
+                              cache_dir, **options)
     return train_acts, eval_acts
 
 

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from sae_lab.analysis.conditions import Condition, group_conditions
 from sae_lab.analysis.figures import matched_cosine_histogram, seed_heatmap, timescale_plot
+from sae_lab.analysis.kstar import kstar_rows, kstar_table
 from sae_lab.analysis.pairwise import final_statistics, matched_cosines, mmcs_matrix, trajectory
 from sae_lab.analysis.phantom import phantom_episodes
 from sae_lab.analysis.runs import RunRecord, load_runs
@@ -120,6 +121,11 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     if finals:
         write_csv(out / "final.csv", finals)
         header += ["## Final epoch across conditions", "", final_table(finals), ""]
+    kstar = kstar_rows(conditions, trajectories)
+    if kstar:
+        write_csv(out / "kstar.csv", kstar)
+        header += ["## k*(t): the smallest k reaching CE_rec ≥ t (final epoch, mean over seeds, linear "
+                   "interpolation on the k grid)", "", kstar_table(kstar), ""]
     summary = "\n".join(header + ["## Conditions", ""] + ["\n\n".join(sections)]) + "\n"
     atomic_write_text(out / "summary.md", summary)
     return out / "summary.md"

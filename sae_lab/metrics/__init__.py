@@ -1,4 +1,4 @@
-"""Pure metric functions of tensors, each formula of METRICS.md exactly once."""
+"""Pure metric functions of tensors, each formula of docs/metrics.md exactly once."""
 
 from sae_lab.metrics.reconstruction import (
     active_per_token,

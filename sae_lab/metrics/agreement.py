@@ -1,4 +1,4 @@
-"""Cross-seed agreement of dictionaries (METRICS.md, "Cross-seed agreement").
+"""Cross-seed agreement of dictionaries (docs/metrics.md, "Cross-seed agreement").
 
 Dictionaries are [m, d] with atoms as rows; they are L2-normalised row-wise before comparison.
 """

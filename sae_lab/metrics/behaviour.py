@@ -15,6 +15,7 @@ sequences) and `targets` [S, P'] (the token each position predicts). For mod113 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -49,15 +50,15 @@ def ce_loss_score(l_orig, l_recon, l_zero):
     """Fraction of the loss gap to zero-ablation that the reconstruction recovers.
 
     (L_zero - L_recon) / (L_zero - L_orig): 1 when recon == orig, 0 when recon == zero. Works on
-    floats or tensors (elementwise); NaN/inf when L_zero == L_orig (the hook does not matter).
+    floats, numpy arrays or tensors (elementwise); NaN when L_zero == L_orig (the hook does not matter).
     """
-    if isinstance(l_orig, torch.Tensor) or isinstance(l_recon, torch.Tensor) or isinstance(l_zero, torch.Tensor):
+    if any(isinstance(v, torch.Tensor) for v in (l_orig, l_recon, l_zero)):
         l_orig, l_recon, l_zero = (torch.as_tensor(v, dtype=torch.float64) for v in (l_orig, l_recon, l_zero))
         return (l_zero - l_recon) / (l_zero - l_orig)
-    gap = float(l_zero) - float(l_orig)
-    if gap == 0:
-        return float("nan")
-    return (float(l_zero) - float(l_recon)) / gap
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = np.asarray(l_zero, dtype=np.float64) - np.asarray(l_orig, dtype=np.float64)
+        score = np.where(gap == 0, np.nan, (np.asarray(l_zero, dtype=np.float64) - l_recon) / gap)
+    return float(score) if score.ndim == 0 else score
 
 
 def ce_rec(l_orig, l_recon):
@@ -70,4 +71,18 @@ def delta_ce(l_orig, l_recon):
     return l_recon - l_orig
 
 
-__all__ = ["ce_loss_score", "ce_per_sequence", "ce_rec", "delta_ce", "kl_per_sequence"]
+
+
+def k_star(ks, ce_recs, target: float) -> float | None:
+    """k*(t): the smallest k with CE_rec >= `target`, by linear interpolation between neighbouring
+    points of a k grid (sorted by k). None when no k on the grid reaches the target; the first k when
+    it already does."""
+    points = sorted(zip((float(k) for k in ks), (float(c) for c in ce_recs), strict=True))
+    for i, (k, c) in enumerate(points):
+        if c >= target:
+            if i == 0:
+                return k
+            k0, c0 = points[i - 1]
+            return k0 + (target - c0) * (k - k0) / (c - c0)
+    return None
+__all__ = ["ce_loss_score", "ce_per_sequence", "ce_rec", "delta_ce", "k_star", "kl_per_sequence"]

@@ -1,4 +1,4 @@
-"""Latent self-consistency (METRICS.md): x_m = σ(enc(x)), x̂ = dec(x_m), x_t = σ(enc(x̂));
+"""Latent self-consistency (docs/metrics.md): x_m = σ(enc(x)), x̂ = dec(x_m), x_t = σ(enc(x̂));
 L_cert = E‖x_t − x_m‖², on the support of x_m only for TopK-style encoders."""
 
 from __future__ import annotations

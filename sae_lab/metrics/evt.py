@@ -1,4 +1,4 @@
-"""The extreme-value null for MMCS (METRICS.md, "EVT null"), by numerical integration.
+"""The extreme-value null for MMCS (docs/metrics.md, "EVT null"), by numerical integration.
 
 For independent uniform unit vectors in R^d, z = <u, v> has (z + 1)/2 ~ Beta((d-1)/2, (d-1)/2).
 With F(t) = P(|z| <= t), the expected maximum of m independent |z| is E_m = ∫_0^1 (1 - F(t)^m) dt.

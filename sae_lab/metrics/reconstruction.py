@@ -1,4 +1,4 @@
-"""Reconstruction and dictionary-health metrics (METRICS.md, "Reconstruction and dictionary health").
+"""Reconstruction and dictionary-health metrics (docs/metrics.md, "Reconstruction and dictionary health").
 
 Pure functions of tensors. `x` is [N, d]; `x_hat` is [..., N, d] (leading axes, e.g. the member
 axis E, are kept in the result); feature activations `z` are [..., N, m].

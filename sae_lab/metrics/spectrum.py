@@ -1,4 +1,4 @@
-"""Activation spectra and dictionary health beyond reconstruction (METRICS.md)."""
+"""Activation spectra and dictionary health beyond reconstruction (docs/metrics.md)."""
 
 from __future__ import annotations
 

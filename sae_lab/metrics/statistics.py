@@ -1,4 +1,4 @@
-"""Statistics over many seeds (METRICS.md, "Training statistics for many seeds").
+"""Statistics over many seeds (docs/metrics.md, "Training statistics for many seeds").
 
 Pairwise values live in a symmetric [S, S] matrix (diagonal ignored), one entry per seed pair.
 """

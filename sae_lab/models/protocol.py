@@ -1,4 +1,4 @@
-"""The small protocol every subject model implements (DESIGN.md, "Subject model protocol")."""
+"""The small protocol every subject model implements (docs/extending.md, "Subject model protocol")."""
 
 from __future__ import annotations
 

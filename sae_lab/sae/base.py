@@ -63,7 +63,7 @@ def config_keys(config_class: type[SAEConfig]) -> list[str]:
 class MemberSAE(nn.Module):
     """Encoder/decoder with member axis; subclasses define `activation(pre) -> z`.
 
-    Implements the dictionary protocol of DESIGN.md: `decoder()`, `encode(x)`, `reconstruct(x)`,
+    Implements the dictionary protocol of docs/extending.md: `decoder()`, `encode(x)`, `reconstruct(x)`,
     `member_seeds`. Architecture keys live in `cfg` (an instance of the class's `config_class`); the
     constructor also takes them as keywords (`TopKSAE(16, 64, [0], k=4, aux_k=8)`).
     """

@@ -1,8 +1,8 @@
 """Architectures by name: each registers its class together with its config dataclass.
 
 `conf/sae/<name>.yaml` picks one; the Hydra schema, `build_sae`, the exported cfg.json and
-`load_member` all derive from the registered config, so adding an architecture touches its own
-module and its yaml only.
+`load_member` all derive from the registered config; `sae_lab.sae` imports every module of the
+package, so adding an architecture touches its own module and its yaml only.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, delta_ce, kl_per_sequence
+from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, delta_ce, k_star, kl_per_sequence
 
 LN2 = math.log(2)
 P0 = [0.5, 0.25, 0.125, 0.125]
@@ -73,7 +73,7 @@ def test_ce_loss_score_and_delta_ce():
     assert torch.allclose(t, torch.tensor([0.8, 1.0], dtype=torch.float64))
     assert delta_ce(2.0, 2.6) == pytest.approx(0.6)
     assert torch.allclose(delta_ce(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.0])), torch.tensor([0.5, 0.0]))
-    # METRICS.md: CE_rec = 2 - L_recon / L_orig; 1 when preserved, 0 when the loss doubles
+    # docs/metrics.md: CE_rec = 2 - L_recon / L_orig; 1 when preserved, 0 when the loss doubles
     assert ce_rec(2.0, 2.0) == pytest.approx(1.0)
     assert ce_rec(2.0, 4.0) == pytest.approx(0.0)
     assert ce_rec(2.0, 5.0) == pytest.approx(-0.5)
@@ -86,3 +86,12 @@ def test_shape_errors(ref):
         ce_per_sequence(ref[0], torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="shapes differ"):
         kl_per_sequence(ref, ref[:, :2])
+
+
+def test_k_star_interpolates_on_the_k_grid():
+    ks, ce = [8, 16, 32, 64], [0.5, 0.7, 0.8, 0.95]
+    assert k_star(ks, ce, 0.85) == pytest.approx(32 + (0.85 - 0.8) * 32 / 0.15)  # between 32 and 64
+    assert k_star(ks, ce, 0.7) == pytest.approx(16.0)
+    assert k_star(ks, ce, 0.4) == 8.0
+    assert k_star(ks, ce, 0.99) is None
+    assert k_star([64, 8], [0.95, 0.5], 0.725) == pytest.approx(8 + 0.225 * 56 / 0.45)  # order-free

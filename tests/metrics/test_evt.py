@@ -1,4 +1,4 @@
-"""The EVT null against its checks in METRICS.md and Monte Carlo with real random unit vectors."""
+"""The EVT null against its checks in docs/metrics.md and Monte Carlo with real random unit vectors."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""DESIGN.md's promise: an architecture is one class plus its config. This one lives in this test
+"""docs/extending.md's promise: an architecture is one class plus its config. This one lives in this test
 module, registers itself, and trains, exports and reloads through sae_lab unchanged."""
 
 from dataclasses import dataclass
