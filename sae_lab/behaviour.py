@@ -19,8 +19,9 @@ from sae_lab.metrics.statistics import bootstrap_means, percentile_ci
 from sae_lab.models.protocol import SubjectModel
 from sae_lab.sae.base import MemberSAE
 
-# Keep the unpatched log-probs between evals when they are this small (mod113: 6 MB); LMs recompute.
-_KEEP_LOGPROBS_BYTES = 256 * 2**20
+# Keep the unpatched log-probs and residuals between evals when they are this small (mod113: 25 MB);
+# larger held-out sets recompute them at every eval.
+_KEEP_BYTES = 512 * 2**20
 
 
 @dataclass
@@ -32,48 +33,56 @@ class PatchedLosses:
 
 
 class PatchedCE:
-    """Computes the patched losses of every member on fixed held-out `tokens` [S, T]."""
+    """Computes the patched losses of every member on fixed held-out `tokens` [S, T].
+
+    The unpatched log-probs and, for resid_post hooks, the clean residual at the hook are computed
+    once and kept while they fit `_KEEP_BYTES`; then each eval runs only the model downstream of
+    the hook per member."""
 
     def __init__(self, subject: SubjectModel, hook: str, tokens: torch.Tensor, batch_size: int = 512) -> None:
         self.subject, self.hook, self.tokens = subject, hook, tokens
         self.batch_size = int(batch_size)
-        self._orig: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._kept: list[dict] | None = None  # per chunk: lp_orig, targets, residual
         self._l_orig: torch.Tensor | None = None
         self._l_zero: torch.Tensor | None = None
 
     def _chunks(self) -> list[torch.Tensor]:
         return [self.tokens[i:i + self.batch_size] for i in range(0, len(self.tokens), self.batch_size)]
 
-    def _unpatched(self, i: int, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._orig is not None:
-            return self._orig[i]
-        return self.subject.scored_logprobs(chunk)
+    def _clean(self, chunk: torch.Tensor) -> dict:
+        lp_orig, targets = self.subject.scored_logprobs(chunk)
+        residual = getattr(self.subject, "clean_residual", lambda *_: None)(chunk, self.hook)
+        return {"lp_orig": lp_orig, "targets": targets, "residual": residual}
+
+    def _logprobs(self, chunk: torch.Tensor, clean: dict, patch) -> torch.Tensor:
+        extra = {} if clean["residual"] is None else {"residual": clean["residual"]}
+        return self.subject.scored_logprobs(chunk, patch=patch, hook=self.hook, **extra)[0]
 
     @torch.no_grad()
     def losses(self, sae: MemberSAE) -> PatchedLosses:
         first = self._l_orig is None
         origs, zeros, recons, kls, kept = [], [], [], [], []
         for i, chunk in enumerate(self._chunks()):
-            lp_orig, targets = self._unpatched(i, chunk)
+            clean = self._kept[i] if self._kept is not None else self._clean(chunk)
+            lp_orig, targets = clean["lp_orig"], clean["targets"]
             if first:
                 origs.append(ce_per_sequence(lp_orig, targets).cpu())
-                lp_zero, _ = self.subject.scored_logprobs(chunk, patch=torch.zeros_like, hook=self.hook)
-                zeros.append(ce_per_sequence(lp_zero, targets).cpu())
-                kept.append((lp_orig, targets))
+                zeros.append(ce_per_sequence(self._logprobs(chunk, clean, torch.zeros_like), targets).cpu())
+                kept.append(clean)
             rec, kl = [], []
             for member in range(sae.n_members):
                 def patch(act: torch.Tensor, member: int = member) -> torch.Tensor:
                     return sae.reconstruct(act.to(sae.W_dec.dtype))[member]
 
-                lp_rec, _ = self.subject.scored_logprobs(chunk, patch=patch, hook=self.hook)
+                lp_rec = self._logprobs(chunk, clean, patch)
                 rec.append(ce_per_sequence(lp_rec, targets).cpu())
                 kl.append(kl_per_sequence(lp_orig, lp_rec).cpu())
             recons.append(torch.stack(rec))
             kls.append(torch.stack(kl))
         if first:
             self._l_orig, self._l_zero = torch.cat(origs), torch.cat(zeros)
-            size = sum(lp.numel() * lp.element_size() for lp, _ in kept)
-            self._orig = kept if size <= _KEEP_LOGPROBS_BYTES else None
+            size = sum(t.numel() * t.element_size() for c in kept for t in c.values() if t is not None)
+            self._kept = kept if size <= _KEEP_BYTES else None
         return PatchedLosses(self._l_orig, self._l_zero, torch.cat(recons, 1), torch.cat(kls, 1))
 
 

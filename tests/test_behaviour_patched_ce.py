@@ -53,3 +53,21 @@ def test_columns_are_the_formulas_on_the_means():
         assert row[f"{name}_ci_low"] < row[name] < row[f"{name}_ci_high"]
     sd = np.std(kl.numpy(), ddof=1) / np.sqrt(50)
     assert row["kl_ci_high"] - row["kl_ci_low"] == pytest.approx(2 * 1.96 * sd, rel=0.2)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_downstream_only_forward_equals_the_full_patched_forward(tmp_path, layer):
+    from sae_lab.models.hf import HFSubject
+    from tests.lm_fixtures import save_tiny_lm
+
+    subject = HFSubject(str(save_tiny_lm(tmp_path / "lm", "gpt_neox")))
+    tokens = torch.randint(0, 200, (4, 16), generator=torch.Generator().manual_seed(layer))
+    hook = subject.hook_name(layer)
+
+    def patch(a):
+        return a * 0.5 + 1.0
+
+    full, targets = subject.scored_logprobs(tokens, patch=patch, hook=hook)
+    fast, _ = subject.scored_logprobs(tokens, patch=patch, hook=hook, residual=subject.clean_residual(tokens, hook))
+    assert torch.allclose(full, fast, atol=1e-5)
+    assert not torch.allclose(full, subject.scored_logprobs(tokens)[0], atol=1e-3)  # the patch mattered

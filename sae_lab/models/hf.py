@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from sae_lab.models.downstream import clean_residual, logits_after
 from sae_lab.models.hub import SubjectUnavailable, download_hint, first_line, hub_offline, hub_reachable, read_hf_config
 from sae_lab.models.protocol import Patch
 
@@ -191,7 +192,8 @@ class HFSubject:
         acts = cache[hook][:, self.kept_positions(tokens.shape[1])]
         return acts.reshape(-1, acts.shape[-1]).float()
 
-    def _logits(self, tokens: torch.Tensor, patch: Patch | None, hook: str | None) -> torch.Tensor:
+    def _logits(self, tokens: torch.Tensor, patch: Patch | None, hook: str | None,
+                residual: torch.Tensor | None = None) -> torch.Tensor:
         if patch is None:
             return self.bridge(tokens)
         if hook is None:
@@ -205,17 +207,25 @@ class HFSubject:
             act[:, kept] = patch(part.reshape(-1, part.shape[-1]).float()).reshape(part.shape).to(act.dtype)
             return act
 
+        if residual is not None:  # only the model downstream of the hook runs
+            return logits_after(self.bridge, hook, replace(residual), self.n_layers)
         try:
             return self.bridge.run_with_hooks(tokens, fwd_hooks=[(hook, replace)])
         except KeyError as err:
             raise self._unknown_hook(hook) from err
 
     @torch.no_grad()
-    def scored_logprobs(self, batch: torch.Tensor, patch: Patch | None = None,
-                        hook: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log-probabilities [S, T-1, V] float32 of the predictions at positions 0..T-2, targets [S, T-1])."""
+    def clean_residual(self, batch: torch.Tensor, hook: str) -> torch.Tensor | None:
+        """The unpatched activation at a resid_post `hook`, all positions [S, T, d_model] (None otherwise)."""
+        return clean_residual(self.bridge, self._check_tokens(batch), hook, self.n_layers)
+
+    @torch.no_grad()
+    def scored_logprobs(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None,
+                        residual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log-probabilities [S, T-1, V] float32 of the predictions at positions 0..T-2, targets [S, T-1]).
+        With `residual` (from `clean_residual`), only the model downstream of the hook runs."""
         tokens = self._check_tokens(batch)
-        logits = self._logits(tokens, patch, hook)
+        logits = self._logits(tokens, patch, hook, residual)
         return logits[:, :-1].float().log_softmax(-1), tokens[:, 1:]
 
     @torch.no_grad()

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from sae_lab.metrics.behaviour import ce_per_sequence
+from sae_lab.models.downstream import clean_residual, logits_after
 from sae_lab.models.protocol import Patch
 
 # The task: (a + b) mod P on inputs [a, b, =]; scripts/train_mod113.py imports these.
@@ -108,23 +109,31 @@ class Mod113:
         return cache[hook][:, ANSWER_POSITION].float()
 
     @torch.no_grad()
-    def scored_logprobs(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    def clean_residual(self, batch: torch.Tensor, hook: str) -> torch.Tensor | None:
+        """The unpatched activation at a resid_post `hook`, [S, 3, d_model] (None for other sites)."""
+        return clean_residual(self.bridge, batch.to(self.device), hook, self.n_layers)
+
+    @torch.no_grad()
+    def scored_logprobs(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None,
+                        residual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-probs [S, 1, P] of the answer read at `=`, the answers [S, 1]); `patch` replaces the
-        `=` activation at `hook` first."""
+        `=` activation at `hook` first. With `residual` (from `clean_residual`), only the model
+        downstream of the hook runs."""
         batch = batch.to(self.device)
+        if patch is not None and hook is None:
+            raise ValueError("a patch needs the hook name to patch at.")
+
+        def patched(act: torch.Tensor) -> torch.Tensor:
+            act = act.clone()
+            act[:, ANSWER_POSITION] = patch(act[:, ANSWER_POSITION]).to(act.dtype)
+            return act
+
         if patch is None:
             logits = self.bridge(batch)
+        elif residual is not None:
+            logits = logits_after(self.bridge, hook, patched(residual), self.n_layers)
         else:
-            if hook is None:
-                raise ValueError("a patch needs the hook name to patch at.")
-
-            def replace(act: torch.Tensor, hook=None) -> torch.Tensor:  # noqa: ARG001 (TL signature)
-                act = act.clone()
-                act[:, ANSWER_POSITION] = patch(act[:, ANSWER_POSITION]).to(act.dtype)
-                return act
-
-            logits = self.bridge.run_with_hooks(batch, fwd_hooks=[(hook, replace)])
+            logits = self.bridge.run_with_hooks(batch, fwd_hooks=[(hook, lambda act, hook=None: patched(act))])
         logprobs = logits[:, ANSWER_POSITION].float().log_softmax(-1)
         return logprobs[:, None, :], answers(batch)[:, None]
 
