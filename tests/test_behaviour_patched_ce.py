@@ -65,7 +65,7 @@ def test_downstream_only_forward_equals_the_full_patched_forward(tmp_path, layer
     hook = subject.hook_name(layer)
 
     def patch(a):
-        return a * 0.5 + 1.0
+        return a.roll(1, dims=-1)  # not undone by a final LayerNorm (an affine map would be)
 
     full, targets = subject.scored_logprobs(tokens, patch=patch, hook=hook)
     fast, _ = subject.scored_logprobs(tokens, patch=patch, hook=hook, residual=subject.clean_residual(tokens, hook))
