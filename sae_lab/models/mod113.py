@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import torch
@@ -52,6 +52,20 @@ def bridge_config(arch: dict):
     )
 
 
+@lru_cache(maxsize=2)
+def _shared_bridge(arch_json: str, device: str):
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
+
+    cfg = bridge_config(json.loads(arch_json))
+    bridge = TransformerBridge.boot_native(cfg)
+    state = convert_tl_checkpoint(load_file(str(WEIGHTS_FILE)), cfg)
+    result = bridge.load_state_dict(state, strict=True)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(f"{WEIGHTS_FILE} does not match the model card's architecture.")
+    return bridge.to(device).eval()
+
+
 class Mod113:
     """Subject-model protocol for the shipped mod-113 transformer."""
 
@@ -72,17 +86,10 @@ class Mod113:
 
     @cached_property
     def bridge(self):
-        """The TransformerBridge, built on first use (building it costs about a second)."""
-        from transformer_lens.model_bridge import TransformerBridge
-        from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
-
-        cfg = bridge_config(self._arch)
-        bridge = TransformerBridge.boot_native(cfg)
-        state = convert_tl_checkpoint(load_file(str(WEIGHTS_FILE)), cfg)
-        result = bridge.load_state_dict(state, strict=True)
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(f"{WEIGHTS_FILE} does not match the model card's architecture.")
-        return bridge.to(self.device).eval()
+        """The TransformerBridge, built on first use and shared by every Mod113 in this process on
+        the same device (building it costs seconds; the jobs of a local sweep run in one process).
+        It is only ever run, never trained, so sharing it is safe."""
+        return _shared_bridge(json.dumps(self._arch, sort_keys=True), str(self.device))
 
     def fingerprint(self) -> str:
         return hashlib.sha256(WEIGHTS_FILE.read_bytes()).hexdigest()[:16]
