@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-from sae_lab.config import CONF_DIR, register_configs
+from sae_lab.config import CONF_DIR, register_configs, validate
 from sae_lab.data import epoch_permutation, subject_activations
 from sae_lab.models import build_subject
 from sae_lab.sae import TopKSAE, init_decoder
@@ -99,9 +99,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out, cache = Path(tmp), Path(tmp) / "cache"
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            default = compose("train")
+            default = validate(compose("train"))  # resolves layer=null to the subject's default layer
         epochs = args.epochs or int(default.budget.epochs)
-        subject = build_subject(default.model.name)
+        subject = build_subject(default.model)
         acts = subject_activations(subject, subject.hook_name(default.layer), cache)
         samples = epochs * len(acts)
         budget = [f"budget.epochs={epochs}"]  # eval/snapshot/checkpoint cadence: the budget's own
@@ -119,6 +119,9 @@ def main() -> None:
                 ("bare", lambda: bare_loop(acts, epochs, seed=0)),
                 ("same", lambda: same_kernel_loop(acts, epochs, seeds=[0])),
                 ("lab", lambda fresh=fresh: sae_lab_run(budget + ["seed=0"], fresh, cache)),
+                # the default cadence without patched CE (the references never run the subject model)
+                ("nobeh", lambda fresh=fresh: sae_lab_run(budget + ["seed=0", "behaviour.enabled=false"],
+                                                          fresh / "nobeh", cache)),
                 # evals only at epochs 0, 1 and the last: what the framework itself costs
                 ("few", lambda fresh=fresh: sae_lab_run(budget + ["seed=0", "budget.n_evals=2"], fresh / "few", cache)),
                 ("solo", lambda fresh=fresh: sum(sae_lab_run(same + [f"seed={s}"], fresh / "solo", cache)
@@ -127,14 +130,15 @@ def main() -> None:
                 ("loop_ens", lambda: same_kernel_loop(acts, epochs, seeds=list(range(n)))),
             ]:
                 timings.setdefault(name, []).append(measure())
-        t_bare, t_same, t_lab, t_few, t_solo, t_ens, t_loop_ens = (
-            statistics.median(timings[k]) for k in ("bare", "same", "lab", "few", "solo", "ens", "loop_ens"))
+        t_bare, t_same, t_lab, t_nobeh, t_few, t_solo, t_ens, t_loop_ens = (
+            statistics.median(timings[k]) for k in ("bare", "same", "lab", "nobeh", "few", "solo", "ens", "loop_ens"))
         print(f"bare loop (by hand)    : {samples / t_bare:8.0f} samples/s ({t_bare:.1f} s)")
         print(f"same-kernel loop       : {samples / t_same:8.0f} samples/s ({t_same:.1f} s)")
         print(f"sae_lab train()        : {samples / t_lab:8.0f} samples/s ({t_lab:.1f} s, incl. setup, "
               f"default callback cadence)")
+        print(f"sae_lab, no patched CE : {samples / t_nobeh:8.0f} samples/s ({t_nobeh:.1f} s)")
         print(f"sae_lab, 3 evals only  : {samples / t_few:8.0f} samples/s ({t_few:.1f} s)")
-        print(f"ratio sae_lab / bare loop = {t_bare / t_lab:.2f}")
+        print(f"ratio sae_lab / bare loop = {t_bare / t_lab:.2f} (without patched CE: {t_bare / t_nobeh:.2f})")
         print(f"ratio sae_lab / same-kernel loop = {t_same / t_lab:.2f} (3 evals only: {t_same / t_few:.2f})")
 
         print(f"{n} solo runs            : {n * samples / t_solo:8.0f} member-samples/s ({t_solo:.1f} s)")

@@ -62,12 +62,8 @@ class ResampleConfig:
     stop_after_epoch: int | None = None
 
 
-def _default_model() -> dict:
-    return {"_target_": "sae_lab.models.mod113.Mod113", "name": "mod113"}
-
-
-def _default_logger() -> dict:
-    return {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "csv", "version": ""}
+_DEFAULT_MODEL = {"_target_": "sae_lab.models.mod113.Mod113", "name": "mod113"}
+_DEFAULT_LOGGER = {"_target_": "lightning.pytorch.loggers.CSVLogger", "name": "csv", "version": ""}
 
 
 @dataclass
@@ -140,8 +136,8 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     try:
         merged = OmegaConf.merge(schema, raw)
         merged.sae = _typed_sae(merged.sae)
-        merged.model = merged.model if merged.model is not None else _default_model()
-        merged.logger = merged.logger if merged.logger is not None else _default_logger()
+        merged.model = merged.model if merged.model is not None else dict(_DEFAULT_MODEL)
+        merged.logger = merged.logger if merged.logger is not None else dict(_DEFAULT_LOGGER)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", "") or ""
         expected = _expected(schema, raw, key)

@@ -15,7 +15,9 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-def test_geometry_of_mod113(tmp_path, cache_dir):
+def test_geometry_of_mod113(tmp_path):
+    # its own cache: the session cache must hold only layer 1 (other tests glob it for that entry)
+    cache_dir = tmp_path / "cache"
     proc = subprocess.run([sys.executable, "-m", "sae_lab.geometry", "layers=0,1", f"cache_dir={cache_dir}",
                            f"out={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
