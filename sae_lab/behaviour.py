@@ -22,6 +22,7 @@ from sae_lab.sae.base import MemberSAE
 # Keep the unpatched log-probs and residuals between evals when they are this small (mod113: 25 MB);
 # larger held-out sets recompute them at every eval.
 _KEEP_BYTES = 512 * 2**20
+_CHUNK_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -32,6 +33,20 @@ class PatchedLosses:
     kl: torch.Tensor       # [E, S]
 
 
+class _SharedReconstruction:
+    """Every member's reconstruction of the hook's clean activation, computed once per chunk: the
+    patch of each member sees the same input (everything upstream of the hook is unpatched)."""
+
+    def __init__(self, sae: MemberSAE) -> None:
+        self.sae, self.last_input, self.last_output = sae, None, None
+
+    def __call__(self, act: torch.Tensor) -> torch.Tensor:
+        if self.last_input is None or not torch.equal(act, self.last_input):
+            # a copy: the caller writes the patch into the tensor `act` is a view of
+            self.last_input, self.last_output = act.clone(), self.sae.reconstruct(act.to(self.sae.W_dec.dtype))
+        return self.last_output
+
+
 class PatchedCE:
     """Computes the patched losses of every member on fixed held-out `tokens` [S, T].
 
@@ -39,14 +54,19 @@ class PatchedCE:
     once and kept while they fit `_KEEP_BYTES`; then each eval runs only the model downstream of
     the hook per member."""
 
-    def __init__(self, subject: SubjectModel, hook: str, tokens: torch.Tensor, batch_size: int = 512) -> None:
+    def __init__(self, subject: SubjectModel, hook: str, tokens: torch.Tensor, batch_size: int | None = None) -> None:
         self.subject, self.hook, self.tokens = subject, hook, tokens
-        self.batch_size = int(batch_size)
+        self.batch_size = int(batch_size) if batch_size else None  # None: sized from one sequence's log-probs
         self._kept: list[dict] | None = None  # per chunk: lp_orig, targets, residual
         self._l_orig: torch.Tensor | None = None
         self._l_zero: torch.Tensor | None = None
 
     def _chunks(self) -> list[torch.Tensor]:
+        if self.batch_size is None:
+            # [S, P', V] float32 log-probs per chunk near _CHUNK_BYTES: an LM's 50k vocabulary makes a
+            # sequence ~25 MB at 128 positions, a mod113 input 452 bytes.
+            lp, _ = self.subject.scored_logprobs(self.tokens[:1])
+            self.batch_size = int(min(4096, max(1, _CHUNK_BYTES // (lp.numel() * lp.element_size()))))
         return [self.tokens[i:i + self.batch_size] for i in range(0, len(self.tokens), self.batch_size)]
 
     def _clean(self, chunk: torch.Tensor) -> dict:
@@ -70,9 +90,10 @@ class PatchedCE:
                 zeros.append(ce_per_sequence(self._logprobs(chunk, clean, torch.zeros_like), targets).cpu())
                 kept.append(clean)
             rec, kl = [], []
+            reconstruct = _SharedReconstruction(sae)
             for member in range(sae.n_members):
-                def patch(act: torch.Tensor, member: int = member) -> torch.Tensor:
-                    return sae.reconstruct(act.to(sae.W_dec.dtype))[member]
+                def patch(act: torch.Tensor, member: int = member, reconstruct=reconstruct) -> torch.Tensor:
+                    return reconstruct(act)[member]
 
                 lp_rec = self._logprobs(chunk, clean, patch)
                 rec.append(ce_per_sequence(lp_rec, targets).cpu())

@@ -71,7 +71,7 @@ class BehaviourConfig:
     """Patched CE on the held-out sequences at eval epochs (docs/metrics.md, "Behaviour")."""
     enabled: bool = True
     every_evals: int = 1        # at every eval epoch (2: every other one, ...); the last epoch always
-    batch_size: int = 512       # sequences per subject forward
+    batch_size: int | None = None  # sequences per subject forward (null: ~256 MB of log-probs)
     n_resamples: int = 1000     # bootstrap resamples for the 95% CIs
     max_sequences: int | None = None  # use only the first N held-out sequences (null: all)
 

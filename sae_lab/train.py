@@ -69,8 +69,11 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         raise ConfigError(str(err)) from None
     loggers = build_loggers(cfg, run)
     budget = int(cfg.memory_budget_gb * 2**30)
-    train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir), dtype=cfg.cache_dtype,
-                                               memory_budget=budget)
+    try:  # token data problems (too few tokens, an unloadable data set) are one sentence each
+        train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir), dtype=cfg.cache_dtype,
+                                                   memory_budget=budget)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     data = ActivationDataModule(train_acts, eval_acts, cfg.batch_size, cfg.data_seed, device=device,
                                 memory_budget=budget)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,

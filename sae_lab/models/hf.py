@@ -74,6 +74,9 @@ class HFSubject:
         self.n_ctx: int | None = int(n_ctx) if n_ctx is not None else None
         # the layer `layer=null` means: the middle block unless the model's yaml says otherwise
         self.default_layer = self.n_layers // 2 if default_layer is None else int(default_layer)
+        if data is not None and self.n_ctx is not None and self.data.context_length > self.n_ctx:
+            raise ValueError(f"model.data.context_length={self.data.context_length} exceeds {self.name}'s "
+                             f"n_ctx={self.n_ctx}; use at most {self.n_ctx}.")
 
     # ----------------------------------------------------------------------------------- loading
     @property

@@ -87,3 +87,19 @@ def test_pythia_offline_fails_fast_with_one_sentence(tmp_path):
     assert lines == [lines[-1]] and lines[0].startswith("error: model.name=EleutherAI/pythia-70m is not in the local")
     assert "Traceback" not in proc.stderr and not (tmp_path / "cache").exists()
     print(f"model=pythia-70m refused in {elapsed:.1f} s")
+
+
+@pytest.mark.parametrize("override, start", [
+    ("model.data.context_length=100", "error: model.data.context_length=100 exceeds"),
+    ("model.data.n_train_vectors=10000000", "error: data.n_train_vectors=10000000"),
+    ("layer=2", "error: layer must be between 0 and 1"),
+])
+def test_bad_lm_input_is_one_sentence_and_writes_no_cache(override, start, text_dir, tmp_path):
+    model_dir = save_tiny_lm(tmp_path / "lm", "gpt_neox")
+    cache = tmp_path / "cache"
+    proc = run_train("model=hf", f"model.name={model_dir}", f"model.data.dataset={text_dir}", *DATA, override,
+                     "budget=smoke", "progress=false", f"cache_dir={cache}", f"hydra.run.dir={tmp_path / 'run'}")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(start), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert not list(cache.glob("*/meta.json"))  # nothing a later run could take for a complete cache
