@@ -71,3 +71,16 @@ def test_downstream_only_forward_equals_the_full_patched_forward(tmp_path, layer
     fast, _ = subject.scored_logprobs(tokens, patch=patch, hook=hook, residual=subject.clean_residual(tokens, hook))
     assert torch.allclose(full, fast, atol=1e-5)
     assert not torch.allclose(full, subject.scored_logprobs(tokens)[0], atol=1e-3)  # the patch mattered
+
+
+def test_ensemble_member_equals_its_solo_run():
+    """Members share one reconstruction per chunk, yet each member's patch is its own."""
+    from sae_lab.sae import build_sae
+
+    subject = build_subject("mod113")
+    tokens, hook = subject.eval_dataset()[::50], subject.hook_name(1)
+    ensemble = PatchedCE(subject, hook, tokens).losses(build_sae("topk", 128, 256, [0, 1, 2, 3], k=8))
+    solo = PatchedCE(subject, hook, tokens).losses(build_sae("topk", 128, 256, [2], k=8))
+    assert torch.allclose(ensemble.l_recon[2], solo.l_recon[0], atol=1e-6)
+    assert torch.allclose(ensemble.kl[2], solo.kl[0], atol=1e-6)
+    assert not torch.allclose(ensemble.l_recon[1], ensemble.l_recon[2])
