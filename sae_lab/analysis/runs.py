@@ -40,33 +40,39 @@ def find_run_dirs(root: Path) -> list[Path]:
     return found
 
 
+def _read(record: RunRecord, name: str, read):
+    """`read()`, or None with record.error naming the unreadable file (any failure counts the same)."""
+    try:
+        return read()
+    except Exception as err:  # noqa: BLE001
+        record.error = f"{name} is unreadable ({type(err).__name__})"
+        return None
+
+
 def load_run(path: Path) -> RunRecord:
     record = RunRecord(RunDir(path))
     run = record.run
     if not run.config.is_file():
         record.error = "no config.yaml: the run stopped before training started"
         return record
-    try:
-        record.config = OmegaConf.to_container(OmegaConf.load(run.config), resolve=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable config is reported the same way
-        record.error = f"config.yaml is unreadable ({type(err).__name__})"
+    record.config = _read(record, "config.yaml", lambda: OmegaConf.to_container(OmegaConf.load(run.config),
+                                                                                  resolve=True))
+    if record.error:
         return record
     if not run.metrics_csv.is_file():
         record.error = "no metrics.csv: the run failed before its first eval"
         return record
-    try:
-        record.metrics = run.metrics_table()
-    except Exception as err:  # noqa: BLE001
-        record.error = f"metrics.csv is unreadable ({type(err).__name__})"
+    metrics = _read(record, "metrics.csv", run.metrics_table)
+    if record.error:
         return record
+    record.metrics = metrics
     if not {"epoch", "seed"} <= set(record.metrics.columns):
         record.error = "metrics.csv has no epoch and seed columns"
         return record
-    try:
-        record.resampling = run.resampling_table()
-    except Exception as err:  # noqa: BLE001
-        record.error = f"resampling.csv is unreadable ({type(err).__name__})"
+    resampling = _read(record, "resampling.csv", run.resampling_table)
+    if record.error:
         return record
+    record.resampling = resampling
     record.seeds = run.seeds()
     if not record.seeds:
         record.error = "no snapshots"
