@@ -16,6 +16,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from sae_lab.experiment_keys import job_dir_excluded_keys, safe_dir_name
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
 
@@ -253,24 +255,6 @@ def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
     return sorted({0, 1, epochs} | points)
 
 
-# Keys that say where or how a run executes, not what it is. Runs differing only in these (and in
-# `seed`) are siblings of one condition, and sweep job dirs leave them out of their names
-# (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver).
-EXECUTION_KEYS = ("progress", "device", "cache_dir", "memory_budget_gb", "logger", "trainer", "agreement_hungarian",
-                  "behaviour")
-NON_CONDITION_KEYS = ("seed", *EXECUTION_KEYS)
-
-
-def _job_dir_excluded_keys() -> list[str]:
-    return [*EXECUTION_KEYS, "hydra.sweep.dir", "hydra.run.dir"]
-
-
-def condition_of(cfg: DictConfig | dict) -> dict:
-    """The resolved config minus seed and execution-only keys: equal dicts mean sibling runs."""
-    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    return {k: v for k, v in plain.items() if k not in NON_CONDITION_KEYS and k != "hydra"}
-
-
 def member_seeds(seed: int, ensemble: int) -> list[int]:
     """`ensemble=E` trains seeds seed, seed+1, ..., seed+E-1."""
     return [int(seed) + i for i in range(int(ensemble))]
@@ -278,22 +262,7 @@ def member_seeds(seed: int, ensemble: int) -> list[int]:
 
 # Registered at import: conf/sae/*.yaml extend schema/sae, and tests or notebooks compose configs
 # without going through main().
-def safe_dir_name(override_dirname: str, limit: int = 160) -> str:
-    """A sweep job's dir name from its override string: execution keys dropped (also dotted ones like
-    trainer.precision, which Hydra's exact-match exclude_keys misses), path separators replaced (they
-    would nest directories), and long names cut to their head plus a short hash (file systems cap a
-    name at 255 bytes)."""
-    import hashlib
-
-    items = [item for item in override_dirname.split(",") if item.split("=", 1)[0].lstrip("+~").split(".")[0]
-             not in EXECUTION_KEYS]
-    name = ",".join(items).replace("/", "_").replace("\\", "_")
-    if len(name.encode()) <= limit:
-        return name
-    return name.encode()[:limit].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
-
-
 register_configs()
 if not OmegaConf.has_resolver("sae_lab_execution_keys"):
-    OmegaConf.register_new_resolver("sae_lab_execution_keys", _job_dir_excluded_keys)
+    OmegaConf.register_new_resolver("sae_lab_execution_keys", job_dir_excluded_keys)
     OmegaConf.register_new_resolver("sae_lab_safe_name", safe_dir_name)

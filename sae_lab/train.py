@@ -21,12 +21,12 @@ from sae_lab.config import (
     ConfigError,
     behaviour_epochs,
     build_subject,
-    condition_of,
     eval_epochs,
     member_seeds,
     validate,
 )
 from sae_lab.data import ActivationDataModule, load_or_build, subject_activations
+from sae_lab.experiment_keys import condition_of
 from sae_lab.loggers import build_loggers
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import SAEModule

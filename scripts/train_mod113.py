@@ -49,13 +49,13 @@ def init_params(gen: torch.Generator) -> dict[str, torch.Tensor]:
     return p
 
 
-def forward(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
-    """Logits at the "=" position, [batch, 113]. The last block computes only that position."""
+def residual(p: dict[str, torch.Tensor], tokens: torch.Tensor, all_positions: bool = False) -> torch.Tensor:
+    """The last block's resid_post, [batch, pos, d_model]; only the "=" position unless `all_positions`."""
     x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"]
     mask = torch.triu(torch.ones(N_CTX, N_CTX, dtype=torch.bool), 1)
     for layer in range(N_LAYERS):
         b = f"blocks.{layer}."
-        q_in = x if layer < N_LAYERS - 1 else x[:, -1:]
+        q_in = x if layer < N_LAYERS - 1 or all_positions else x[:, -1:]
         q = torch.einsum("bpd,hde->bhpe", q_in, p[b + "attn.W_Q"]) + p[b + "attn.b_Q"][:, None]
         k = torch.einsum("bpd,hde->bhpe", x, p[b + "attn.W_K"]) + p[b + "attn.b_K"][:, None]
         v = torch.einsum("bpd,hde->bhpe", x, p[b + "attn.W_V"]) + p[b + "attn.b_V"][:, None]
@@ -66,58 +66,89 @@ def forward(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
         x = q_in + attn_out
         hidden = torch.relu(x @ p[b + "mlp.W_in"] + p[b + "mlp.b_in"])
         x = x + hidden @ p[b + "mlp.W_out"] + p[b + "mlp.b_out"]
-    return x[:, -1] @ p["unembed.W_U"] + p["unembed.b_U"]
+    return x
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("sae_lab/models/weights"))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--train-frac", type=float, default=0.5)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--weight-decay", type=float, default=1.0)
-    ap.add_argument("--max-steps", type=int, default=40_000)
-    ap.add_argument("--log-every", type=int, default=100)
-    args = ap.parse_args()
+def forward(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+    """Logits at the "=" position, [batch, 113]. The last block computes only that position."""
+    return residual(p, tokens)[:, -1] @ p["unembed.W_U"] + p["unembed.b_U"]
 
-    gen = torch.Generator().manual_seed(args.seed)
+
+def layer1_erank(p: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Effective rank of the last block's resid_post over all 12,769 inputs, at a, b, = and all three."""
+    from sae_lab.metrics.spectrum import effective_rank
+
+    with torch.no_grad():
+        x = residual(p, all_inputs(), all_positions=True)
+    out = {f"erank_{name}": effective_rank(x[:, i]) for i, name in enumerate(("a", "b", "eq"))}
+    out["erank_all"] = effective_rank(x.reshape(-1, x.shape[-1]))
+    return out
+
+
+def train(train_frac: float = 0.5, lr: float = 2e-3, weight_decay: float = 1.0, seed: int = 0,
+          max_steps: int = 40_000, log_every: int = 100, stop: str = "clean", init_scale: float = 1.0,
+          log=print) -> tuple[dict[str, torch.Tensor], dict]:
+    """Full-batch AdamW. stop="clean": held-out accuracy 1 and train loss < 1e-3 (after clean-up);
+    stop="first": the first check at which every one of the 12,769 pairs is right."""
+    gen = torch.Generator().manual_seed(seed)
     tokens = all_inputs()
     labels = answers(tokens)
     perm = torch.randperm(len(tokens), generator=gen)
-    n_train = int(args.train_frac * len(tokens))
+    n_train = int(train_frac * len(tokens))
     train_idx, test_idx = perm[:n_train], perm[n_train:]
-    params = {k: v.requires_grad_() for k, v in init_params(gen).items()}
-    opt = torch.optim.AdamW(params.values(), lr=args.lr, weight_decay=args.weight_decay,
-                            betas=(0.9, 0.98))
-    start, step = time.time(), 0
-    for step in range(1, args.max_steps + 1):
+    params = {k: (v * init_scale).requires_grad_() for k, v in init_params(gen).items()}
+    opt = torch.optim.AdamW(params.values(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
+    start, step, reached = time.time(), 0, False
+    for step in range(1, max_steps + 1):
         loss = torch.nn.functional.cross_entropy(forward(params, tokens[train_idx]), labels[train_idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % args.log_every == 0:
+        if step % log_every == 0:
             with torch.no_grad():
                 test_acc = (forward(params, tokens[test_idx]).argmax(-1) == labels[test_idx]).float().mean()
-            print(f"step {step} train_loss {loss.item():.3e} test_acc {test_acc:.4f} "
-                  f"t {time.time() - start:.0f}s", flush=True)
-            if test_acc == 1.0 and loss.item() < 1e-3:
+                acc_all = (forward(params, tokens).argmax(-1) == labels).float().mean()
+            log(f"step {step} train_loss {loss.item():.3e} test_acc {test_acc:.4f} t {time.time() - start:.0f}s")
+            done = acc_all == 1.0 if stop == "first" else (test_acc == 1.0 and loss.item() < 1e-3)
+            if done:
+                reached = True
                 break
     with torch.no_grad():
         acc_all = (forward(params, tokens).argmax(-1) == labels).float().mean().item()
         acc_test = (forward(params, tokens[test_idx]).argmax(-1) == labels[test_idx]).float().mean().item()
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in params.items()}, str(args.out / "mod113.safetensors"))
     card = {
         "task": "(a + b) mod 113, input tokens [a, b, =]",
         "architecture": {"n_layers": N_LAYERS, "d_model": D_MODEL, "n_heads": N_HEADS,
                          "d_head": D_HEAD, "d_mlp": D_MLP, "act_fn": "relu", "normalization": None,
                          "d_vocab": D_VOCAB, "d_vocab_out": P, "n_ctx": N_CTX},
-        "recipe": {"optimizer": "AdamW full-batch", "lr": args.lr, "weight_decay": args.weight_decay,
-                   "betas": [0.9, 0.98], "train_frac": args.train_frac, "seed": args.seed},
-        "steps": step, "train_seconds": round(time.time() - start),
+        "recipe": {"optimizer": "AdamW full-batch", "lr": lr, "weight_decay": weight_decay,
+                   "betas": [0.9, 0.98], "train_frac": train_frac, "seed": seed, "stop": stop,
+                   "init_scale": init_scale},
+        "steps": step, "stop_reached": reached, "train_seconds": round(time.time() - start),
         "final_train_loss": loss.item(), "heldout_accuracy": acc_test, "accuracy_all_pairs": acc_all,
     }
-    (args.out / "mod113.json").write_text(json.dumps(card, indent=2) + "\n")
+    return params, card
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("sae_lab/models/weights"))
+    ap.add_argument("--name", default="mod113", help="file stem: <name>.safetensors and <name>.json")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-frac", type=float, default=0.5)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--weight-decay", type=float, default=1.0)
+    ap.add_argument("--init-scale", type=float, default=1.0)
+    ap.add_argument("--stop", choices=("clean", "first"), default="clean")
+    ap.add_argument("--max-steps", type=int, default=40_000)
+    ap.add_argument("--log-every", type=int, default=100)
+    args = ap.parse_args()
+    params, card = train(args.train_frac, args.lr, args.weight_decay, args.seed, args.max_steps,
+                         args.log_every, args.stop, args.init_scale, log=lambda m: print(m, flush=True))
+    card.update(layer1_erank(params))
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().contiguous() for k, v in params.items()}, str(args.out / f"{args.name}.safetensors"))
+    (args.out / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps(card, indent=2))
 
 

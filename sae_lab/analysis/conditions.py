@@ -9,7 +9,7 @@ import pandas as pd
 
 from sae_lab.analysis.runs import RunRecord
 from sae_lab.artifacts import RunDir
-from sae_lab.config import condition_of
+from sae_lab.experiment_keys import condition_of
 
 
 @dataclass

@@ -1,0 +1,47 @@
+"""Which config keys define an experiment: runs whose configs differ only in seed and execution keys
+(where or how a run executes) are seeds of one condition, and sweep job dirs are named without them."""
+
+from __future__ import annotations
+
+import hashlib
+
+from omegaconf import DictConfig, OmegaConf
+
+# Keys that say where or how a run executes, not what it is. Runs differing only in these (and in
+# `seed`) are siblings of one condition, and sweep job dirs leave them out of their names
+# (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver).
+EXECUTION_KEYS = ("progress", "device", "cache_dir", "memory_budget_gb", "logger", "trainer", "agreement_hungarian",
+                  "behaviour", "budget.checkpoint_every")
+
+
+def is_execution_key(key: str) -> bool:
+    """`key` (dotted, `+`/`~` prefixes ignored) is or lies under one of EXECUTION_KEYS."""
+    key = key.lstrip("+~")
+    return any(key == k or key.startswith(k + ".") for k in EXECUTION_KEYS)
+
+
+def job_dir_excluded_keys() -> list[str]:
+    return [*EXECUTION_KEYS, "hydra.sweep.dir", "hydra.run.dir"]
+
+
+def condition_of(cfg: DictConfig | dict) -> dict:
+    """The resolved config minus seed and execution-only keys: equal dicts mean sibling runs."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+    def keep(node: dict, prefix: str) -> dict:
+        return {k: keep(v, f"{prefix}{k}.") if isinstance(v, dict) else v for k, v in node.items()
+                if not is_execution_key(prefix + str(k)) and prefix + str(k) not in ("seed", "hydra")}
+
+    return keep(plain, "")
+
+
+def safe_dir_name(override_dirname: str, limit: int = 160) -> str:
+    """A sweep job's dir name from its override string: execution keys dropped (also dotted ones like
+    trainer.precision, which Hydra's exact-match exclude_keys misses), path separators replaced (they
+    would nest directories), and long names cut to their head plus a short hash (file systems cap a
+    name at 255 bytes)."""
+    items = [item for item in override_dirname.split(",") if not is_execution_key(item.split("=", 1)[0])]
+    name = ",".join(items).replace("/", "_").replace("\\", "_")
+    if len(name.encode()) <= limit:
+        return name
+    return name.encode()[:limit].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
