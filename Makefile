@@ -33,10 +33,10 @@ reproduce-table1: $(STAMP)
 	$(PY) scripts/table1.py
 
 reproduce-table2: $(STAMP)
-	$(PY) train.py +experiment=table2
+	$(PY) train.py experiment=table2
 
 reproduce-figure2: $(STAMP)
-	$(PY) train.py +experiment=figure2
+	$(PY) train.py experiment=figure2
 
 reproduce-figure2-quick: $(STAMP)
-	$(PY) train.py +experiment=figure2_quick
+	$(PY) train.py experiment=figure2_quick

@@ -1,7 +1,7 @@
 """The one place that knows the run-dir layout: every path a run writes or reads is built here.
 
     run_dir/
-      .hydra/config.yaml                     resolved config (written by Hydra)
+      .hydra/{config,hydra,overrides}.yaml   Hydra's record of the job (written once its config is checked)
       config.yaml                            resolved config (written by sae_lab, also for non-Hydra runs)
       metrics.csv                            one row per eval epoch per member
       resampling.csv                         dead-feature resampling events (when enabled)
@@ -10,6 +10,7 @@
       sae/seed{S}/cfg.json                   SAELens-layout export of each member
       sae/seed{S}/sae_weights.safetensors
       logs/                                  logger output (csv / tensorboard / wandb)
+      error.txt                              why the run failed (a sweep job that failed alone)
 """
 
 from __future__ import annotations
@@ -129,6 +130,15 @@ class RunDir:
     @property
     def metrics_csv(self) -> Path:
         return self.root / "metrics.csv"
+
+    @property
+    def error_file(self) -> Path:
+        """One file saying why the run failed; written instead of ending the sweep it belongs to."""
+        return self.root / "error.txt"
+
+    def hydra_file(self, name: str) -> Path:
+        """Hydra's job record: `config.yaml` (the task config as composed), `hydra.yaml`, `overrides.yaml`."""
+        return self.root / ".hydra" / name
 
     @property
     def resampling_csv(self) -> Path:

@@ -15,11 +15,33 @@ from sae_lab.config import CONF_DIR, CONFIG_GROUPS, ConfigError, group_choices
 _RANGE = re.compile(r"^(?P<key>[+~]*[\w.]+)=(?P<a>-?\d+)\.\.(?P<b>-?\d+)$")
 
 
+# Hydra flags whose next argument is their value (`-sc install=bash`), never an override.
+VALUE_FLAGS = ("-sc", "--shell-completion", "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
+               "-c", "--cfg", "-p", "--package", "--experimental-rerun", "-i", "--info")
+# Flags after which Hydra does something other than run the job (print, complete, show help).
+NO_RUN_FLAGS = ("-h", "--help", "--hydra-help", "--version", "-sc", "--shell-completion", "-c", "--cfg", "-i",
+                "--info", "--experimental-rerun")
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def overrides_in(argv: Sequence[str]) -> list[int]:
+    """Positions of the `key=value` overrides in argv; flag values (`-sc install=bash`) are not overrides."""
+    out, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+        elif arg in VALUE_FLAGS:
+            skip = arg not in ("-i", "--info") or (i + 1 < len(argv) and "=" not in argv[i + 1])
+        elif not arg.startswith("-") and "=" in arg:
+            out.append(i)
+    return out
+
+
 def rewrite_ranges(argv: Sequence[str]) -> list[str]:
     """`key=a..b` -> `key=range(a,b+1)` (inclusive, as the user means it)."""
-    out = []
-    for arg in argv:
-        m = _RANGE.match(arg)
+    out, positions = [], set(overrides_in(argv))
+    for i, arg in enumerate(argv):
+        m = _RANGE.match(arg) if i in positions else None
         if m:
             a, b = int(m["a"]), int(m["b"])
             if b < a:
@@ -97,7 +119,7 @@ def check_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     """Raise ConfigError for an unknown config-group choice or an unknown key."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    overrides = [a for a in argv if not a.startswith("-") and "=" in a]
+    overrides = [argv[i] for i in overrides_in(argv)]
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except Exception as err:  # Hydra's parser raises its own error types
@@ -122,36 +144,38 @@ def check_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
 
 
 def prepare_argv(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> list[str]:
+    """Ranges rewritten, `+experiment=` accepted as `experiment=` (a defaults entry since
+    conf/train.yaml lists `experiment: null`), then every override checked."""
     argv = rewrite_ranges(argv)
+    positions = set(overrides_in(argv))
+    argv = [a.removeprefix("+") if i in positions and a.startswith("+experiment=") else a for i, a in enumerate(argv)]
     check_overrides(argv, conf_dir)
     return argv
 
 
-def run_task(cfg) -> None:
-    """One Hydra job: validate (fast: no Lightning yet), then train and print the final metrics."""
-    import sys
-    from pathlib import Path
-
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+def prevalidate(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
+    """Compose and validate a single run's config before Hydra creates its run dir, so a rejected run
+    leaves no dir behind. Sweeps check each job (a bad job fails alone) and help flags skip this."""
+    if any(a in NO_RUN_FLAGS or a in MULTIRUN_FLAGS for a in argv):
+        return
+    from hydra import compose, initialize_config_dir
 
     from sae_lab.config import validate
 
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = [argv[i] for i in overrides_in(argv) if not argv[i].lstrip("+~").startswith("hydra")]
     try:
-        validate(cfg)
-        from sae_lab.sae.module import NonFiniteLossError
-        from sae_lab.train import format_final, train
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    except Exception as err:  # noqa: BLE001 - Hydra's composition errors: one sentence, not a dump
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(f"The config could not be composed: {first}".rstrip(".") + ".") from None
+    if cfg.hydra.mode is not None and str(cfg.hydra.mode).endswith("MULTIRUN"):
+        return  # an experiment preset that sweeps
+    from omegaconf import open_dict
 
-        try:
-            last = train(cfg, run_dir, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
-        except NonFiniteLossError as err:
-            raise ConfigError(str(err)) from None
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    print(f"Final metrics (eval set) — run dir: {run_dir}\n{format_final(last)}")
+    with open_dict(cfg):
+        del cfg["hydra"]
+    validate(cfg)
 
 
 def main() -> None:
@@ -162,11 +186,16 @@ def main() -> None:
     import hydra
 
     from sae_lab.config import register_configs
+    from sae_lab.job import FAILED_JOBS, run_task
 
     try:
         sys.argv[1:] = prepare_argv(sys.argv[1:])
+        prevalidate(sys.argv[1:])
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     register_configs()
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(run_task)()
+    if FAILED_JOBS:
+        print(f"{len(FAILED_JOBS)} job(s) failed; each run dir's error.txt says why.", file=sys.stderr)
+        sys.exit(1)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from sae_lab.experiment_keys import job_dir_excluded_keys, safe_dir_name
+from sae_lab.help_text import help_text
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
@@ -181,9 +185,32 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     need(merged.resample.every_epochs >= 1, f"resample.every_epochs must be >= 1, got {merged.resample.every_epochs}.")
     need(merged.resample.pool in ("none", "shared", "seed"),
          f"resample.pool must be none, shared or seed, got {merged.resample.pool!r}.")
-    need(merged.device == "cpu" or merged.device.startswith(("cuda", "mps")) or merged.device == "auto",
-         f"device must be cpu, auto, cuda[:N] or mps, got {merged.device!r}.")
+    need(re.fullmatch(r"cpu|auto|mps|cuda(:\d+)?", merged.device) is not None,
+         f"device must be cpu, auto, cuda, cuda:N or mps, got {merged.device!r}.")
+    device_available(merged.device)
+    from sae_lab.loggers import check_login  # here, so a missing login stops the run before its dir exists
+
+    check_login(merged.logger)
     return merged
+
+
+def device_available(device: str) -> str:
+    """The torch device `device` names (`auto`: cuda when visible, else cpu); ConfigError, one sentence,
+    when this machine's PyTorch cannot use it."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= n:
+            raise ConfigError(f"device={device} was asked for but this machine's PyTorch sees "
+                              f"{n or 'no'} CUDA device(s); use device=cpu or device=auto.")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device=mps was asked for but this PyTorch has no usable MPS backend (Apple GPUs "
+                          "only); use device=cpu or device=auto.")
+    return device
 
 
 def _typed_sae(node: DictConfig) -> DictConfig:
@@ -263,6 +290,10 @@ def member_seeds(seed: int, ensemble: int) -> list[int]:
 # Registered at import: conf/sae/*.yaml extend schema/sae, and tests or notebooks compose configs
 # without going through main().
 register_configs()
+# One suffix per process, so that concurrent starts never share a run or sweep dir name.
+RUN_ID = f"{os.getpid() % 100000:05d}{secrets.token_hex(2)}"
 if not OmegaConf.has_resolver("sae_lab_execution_keys"):
     OmegaConf.register_new_resolver("sae_lab_execution_keys", job_dir_excluded_keys)
     OmegaConf.register_new_resolver("sae_lab_safe_name", safe_dir_name)
+    OmegaConf.register_new_resolver("sae_lab_run_id", lambda: RUN_ID, use_cache=True)
+    OmegaConf.register_new_resolver("sae_lab_help", lambda: help_text(CONF_DIR))

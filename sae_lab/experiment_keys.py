@@ -45,3 +45,20 @@ def safe_dir_name(override_dirname: str, limit: int = 160) -> str:
     if len(name.encode()) <= limit:
         return name
     return name.encode()[:limit].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
+
+
+def flat_keys(node: dict, prefix: str = "") -> dict:
+    """A nested config dict as {dotted key: value}."""
+    out = {}
+    for k, v in node.items():
+        if isinstance(v, dict):
+            out.update(flat_keys(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def experiment_of(cfg: DictConfig | dict) -> dict:
+    """What a run dir's results depend on: its condition and its seed (the first member's)."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    return {**flat_keys(condition_of(plain)), "seed": plain.get("seed")}

@@ -20,6 +20,7 @@ class SweepReport(Callback):
         from sae_lab.analysis.report import build_report
 
         sweep_dir = Path(config.hydra.sweep.dir)
+        record_failed_jobs(sweep_dir)
         try:
             summary = build_report(sweep_dir, n_resamples=self.resamples)
         except Exception as err:  # noqa: BLE001 - the runs are safe on disk; say how to retry
@@ -28,3 +29,12 @@ class SweepReport(Callback):
             return
         print(summary.read_text())
         print(f"Report: {summary.parent}")
+
+
+def record_failed_jobs(sweep_dir: Path) -> None:
+    """Jobs that failed in other processes (submitit, SLURM) count for the sweep's exit code too."""
+    from sae_lab.analysis.runs import find_run_dirs
+    from sae_lab.artifacts import RunDir
+    from sae_lab.job import FAILED_JOBS
+
+    FAILED_JOBS.update(str(p) for p in find_run_dirs(sweep_dir) if RunDir(p).error_file.is_file())

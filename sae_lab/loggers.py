@@ -3,24 +3,66 @@
 
 from __future__ import annotations
 
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
-from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir
 from sae_lab.config import ConfigError
 
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
+
 
 def build_loggers(cfg: DictConfig, run: RunDir) -> list[Logger]:
+    """The configured logger, writing under the run dir's logs/, with the resolved config as its
+    hyperparameters (W&B's run config, TensorBoard's hparams, the CSV logger's hparams.yaml)."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
     node = cfg.logger
+    check_login(node)
     extra = {"save_dir": str(run.logs_dir)}
     if "name" in node and node.name is None:  # a null run name means the run dir's name
         extra["name"] = run.root.name
+    if "version" in node and node.version is not None:
+        extra["version"] = fresh_version(run.logs_dir / str(node.get("name") or ""), str(node.version))
     try:
-        return [instantiate(node, **extra)]
+        logger = instantiate(node, **extra)
     except InstantiationException as err:
         cause = err.__cause__ if err.__cause__ is not None else err
         first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         raise ConfigError(f"logger could not be built from _target_={node.get('_target_')}: {first}"
                           .rstrip(".") + ".") from None
+    logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return [logger]
+
+
+def check_login(node: DictConfig) -> None:
+    """W&B online without credentials would fail mid-run (or wait on a prompt): say so before training."""
+    if not str(node.get("_target_", "")).endswith("WandbLogger") or node.get("offline") \
+            or os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+        return
+    netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
+    host = os.environ.get("WANDB_BASE_URL", "api.wandb.ai").split("://")[-1].split("/")[0]
+    if netrc.is_file() and host in netrc.read_text(errors="ignore"):
+        return
+    raise ConfigError("logger=wandb found no W&B login: run `wandb login` (or set WANDB_API_KEY), or log "
+                      "offline with logger.offline=true.")
+
+
+def fresh_version(parent: Path, version: str) -> str:
+    """`version`, or `resume1`, `resume2`, ... when that log dir already holds files: a resumed run
+    logs beside the earlier attempt's files (Lightning's CSVLogger deletes an existing metrics.csv)."""
+    def used(v: str) -> bool:
+        d = parent / v
+        return d.is_dir() and any(p.is_file() for p in d.iterdir())
+
+    if not used(version):
+        return version
+    n = 1
+    while (parent / f"{version}{'/' if version else ''}resume{n}").exists():
+        n += 1
+    return f"{version}/resume{n}" if version else f"resume{n}"

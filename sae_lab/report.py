@@ -17,8 +17,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.dir} is not a directory; pass a sweep dir or a dir of runs.", file=sys.stderr)
         return 2
     from sae_lab.analysis.report import build_report
+    from sae_lab.analysis.runs import NoRunDirsError
 
-    summary = build_report(args.dir, n_resamples=args.resamples)
+    try:
+        summary = build_report(args.dir, n_resamples=args.resamples)
+    except NoRunDirsError as err:  # nothing to report: say so and write nothing
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # e.g. DIR is read-only or a folder in it unreadable
+        print(f"error: {err.filename or args.dir}: {err.strerror or err}; the report needs to read the runs "
+              f"and write {args.dir}/report.", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(summary.read_text())
     print(f"Report written to {summary.parent}")

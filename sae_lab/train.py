@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
@@ -21,6 +20,7 @@ from sae_lab.config import (
     ConfigError,
     behaviour_epochs,
     build_subject,
+    device_available,
     eval_epochs,
     member_seeds,
     validate,
@@ -28,6 +28,7 @@ from sae_lab.config import (
 from sae_lab.data import ActivationDataModule, load_or_build, subject_activations
 from sae_lab.experiment_keys import condition_of
 from sae_lab.loggers import build_loggers
+from sae_lab.run_state import RunInterrupted, check_same_experiment, finished_rows
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import SAEModule
 from sae_lab.sae.registry import architecture_config
@@ -37,14 +38,6 @@ def quiet_lightning() -> None:
     """Lightning's INFO lines (device summary, product tips, checkpoint notes) drown the metrics."""
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} was asked for but no CUDA device is visible; use device=cpu.")
-    return name
 
 
 def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None,
@@ -57,7 +50,12 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     cfg = validate(cfg)
     quiet_lightning()
     run = RunDir(Path(run_dir))
-    device = resolve_device(cfg.device)
+    device = device_available(cfg.device)
+    check_same_experiment(run, cfg)  # before anything is written into a dir that holds another run
+    done = finished_rows(run, cfg)
+    if done is not None:
+        print(f"{run.root} already finished its {cfg.budget.epochs} epochs; nothing to train. Its final metrics:")
+        return done
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
 
     subject = build_subject(cfg.model, device=device)
@@ -109,7 +107,12 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     resume = str(run.last_checkpoint) if run.last_checkpoint.is_file() else None
     if resume:
         print(f"Resuming from {resume}.")
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=resume)
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into its own shutdown, then exit(1)
+            raise RunInterrupted(run, trainer.current_epoch) from None
+        raise
     export_members(run, sae, subject.name, hook)
     return evaluation.last
 

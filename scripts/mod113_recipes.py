@@ -25,11 +25,10 @@ from train_mod113 import layer1_erank, train  # noqa: E402
 RECIPES = {
     "shipped": dict(train_frac=0.5, lr=2e-3, weight_decay=1.0, stop="clean"),
     "first100": dict(train_frac=0.5, lr=2e-3, weight_decay=1.0, stop="first"),
-    "wd0.3_first100": dict(train_frac=0.5, lr=2e-3, weight_decay=0.3, stop="first"),
-    "wd0.1_frac0.7_first100": dict(train_frac=0.7, lr=2e-3, weight_decay=0.1, stop="first"),
-    "wd0_frac0.9_first100": dict(train_frac=0.9, lr=2e-3, weight_decay=0.0, stop="first"),
-    "init2_first100": dict(train_frac=0.5, lr=2e-3, weight_decay=1.0, stop="first", init_scale=2.0),
-    "frac0.3_lr1e-3_wd1": dict(train_frac=0.3, lr=1e-3, weight_decay=1.0, stop="first", max_steps=12_000),
+    "wd0_frac0.9_first100": dict(train_frac=0.9, lr=2e-3, weight_decay=0.0, stop="first", max_steps=3000),
+    "wd0.1_frac0.7_first100": dict(train_frac=0.7, lr=2e-3, weight_decay=0.1, stop="first", max_steps=3000),
+    "init2_first100": dict(train_frac=0.5, lr=2e-3, weight_decay=1.0, stop="first", init_scale=2.0, max_steps=3000),
+    "wd0.3_first100": dict(train_frac=0.5, lr=2e-3, weight_decay=0.3, stop="first", max_steps=3000),
 }
 
 

@@ -2,6 +2,6 @@
 
 from sae_lab.analysis.conditions import Condition, group_conditions
 from sae_lab.analysis.report import build_report
-from sae_lab.analysis.runs import RunRecord, load_runs
+from sae_lab.analysis.runs import NoRunDirsError, RunRecord, load_runs
 
-__all__ = ["Condition", "RunRecord", "build_report", "group_conditions", "load_runs"]
+__all__ = ["Condition", "NoRunDirsError", "RunRecord", "build_report", "group_conditions", "load_runs"]

@@ -1,4 +1,5 @@
-"""Group runs into conditions: runs are siblings when their configs differ only in seed."""
+"""Group runs into conditions: runs are siblings when their configs differ only in seed and in keys
+that do not change the experiment (sae_lab.experiment_keys.EXECUTION_KEYS)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ class Condition:
     name: str
     config: dict
     members: dict[int, RunDir] = field(default_factory=dict)  # seed -> run that holds it
+    epochs: dict[int, list[int]] = field(default_factory=dict)  # seed -> its readable snapshot epochs
     # metrics.csv rows of the kept members, seed by seed in `members` order (fixes the order of averaging)
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     duplicates: list[str] = field(default_factory=list)
@@ -37,7 +39,7 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
     groups: dict[str, Condition] = {}
     parts: dict[str, list[pd.DataFrame]] = {}
     for record in records:
-        if not record.ok or record.config is None:
+        if not record.usable or record.config is None:
             continue
         cond = condition_of(record.config)
         key = json.dumps(cond, sort_keys=True, default=str)
@@ -47,6 +49,7 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
                 group.duplicates.append(f"seed {seed} in {record.run.root} (kept {group.members[seed].root})")
                 continue
             group.members[seed] = record.run
+            group.epochs[seed] = record.epochs.get(seed, [])
             rows = record.metrics[record.metrics["seed"] == seed]
             if not rows.empty:
                 parts.setdefault(key, []).append(rows)
@@ -60,13 +63,13 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
     flat = [_flatten(c.config) for c in conditions]
     keys = _naming_keys(flat)
     for c, f in zip(conditions, flat, strict=True):
-        c.name = ", ".join(f"{k}={f.get(k)}" for k in keys) or "all runs"
+        c.name = ", ".join(f"{_ALIASES.get(k, k)}={f.get(k)}" for k in keys) or "all runs"
     return sorted(conditions, key=lambda c: c.name)
 
 
 def _naming_keys(flat: list[dict]) -> list[str]:
     """The fewest differing keys (architecture and resampling pool first) that tell conditions apart,
-    so names read `sae.architecture=relu`, not every architecture-specific default."""
+    so names read `sae=relu`, not every architecture-specific default."""
     def signature(keys: list[str]) -> list[str]:
         return [json.dumps([f.get(k) for k in keys], default=str) for f in flat]
 
@@ -81,4 +84,7 @@ def _naming_keys(flat: list[dict]) -> list[str]:
     return chosen
 
 
-_FIRST = ["sae.architecture", "resample.pool", "d_sae", "k", "layer", "model.name"]
+_FIRST = ["sae.architecture", "resample.pool", "d_sae", "k", "layer", "model.name", "budget.name"]
+# Config keys a user sets through a config group (`sae=relu` picks sae.architecture): the name reads
+# like the override that chose it.
+_ALIASES = {"sae.architecture": "sae", "budget.name": "budget"}

@@ -19,7 +19,21 @@ from sae_lab.metrics import (
     permutation_test,
     random_baseline_mmcs,
 )
-from sae_lab.metrics.agreement import abs_cosine, hungarian
+from sae_lab.metrics.agreement import abs_cosine, hungarian, random_dictionaries
+
+# Seeds needed before the report gives a CI or a verdict. With 2 seeds there is one pair, so every
+# seed-bootstrap resample that has a pair holds that same pair: the CI has zero width and the
+# equivalence test (CI inside ±margin) would pass on one number. A permutation test of 1 trained pair
+# against 10 random pairs cannot go below p = 1/11 either. 3 seeds (3 pairs) is the least for both.
+MIN_SEEDS_FOR_VERDICT = 3
+
+
+def no_verdict_reason(n_seeds: int) -> str | None:
+    """Why no CI and no verdict is given for `n_seeds` seeds, or None when there are enough."""
+    if n_seeds >= MIN_SEEDS_FOR_VERDICT:
+        return None
+    return (f"no verdict: {n_seeds} seed{'s' if n_seeds != 1 else ''}, at least {MIN_SEEDS_FOR_VERDICT} needed "
+            "for a seed-bootstrap CI and a permutation test")
 
 
 def mmcs_matrix(seeds: list[int], pairs: pd.DataFrame) -> np.ndarray:
@@ -50,7 +64,9 @@ def epoch_means(cond: Condition) -> pd.DataFrame:
 
 
 def common_epochs(cond: Condition) -> list[int]:
-    sets = [set(run.snapshot_epochs(seed)) for seed, run in cond.members.items()]
+    """Epochs every member has a readable snapshot of (damaged snapshots were left out when loading)."""
+    sets = [set(cond.epochs[seed] if seed in cond.epochs else run.snapshot_epochs(seed))
+            for seed, run in cond.members.items()]
     return sorted(set.intersection(*sets)) if sets else []
 
 
@@ -85,6 +101,8 @@ def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd
                **{name: float(means.at[epoch, name]) for name in _EPOCH_METRICS}, "mmcs_null": null}
         if not pairs.empty:
             est, low, high = bootstrap_seed_ci(mmcs_matrix(seeds, pairs), n_resamples=n_resamples)
+            if no_verdict_reason(len(seeds)):  # a zero-width interval would claim a certainty it lacks
+                low = high = float("nan")
             row.update(mmcs=est, mmcs_ci_low=low, mmcs_ci_high=high, mmcs_x_random=est / null,
                        hungarian_mean=float(pairs["hungarian_mean"].to_numpy().mean()),
                        stable_0_5=float(pairs["hungarian_stable_0.5"].to_numpy().mean()))
@@ -95,7 +113,8 @@ def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd
 def final_statistics(cond: Condition, pairs: pd.DataFrame, epoch: int, margin: float = 0.005,
                      n_resamples: int = 5000, seed: int = 0) -> dict:
     """Trained-minus-null gap with its seed-bootstrap CI, a permutation test against random-pair
-    MMCS of the same shape, and the equivalence verdict, at `epoch`."""
+    MMCS of the same shape, and the equivalence verdict, at `epoch`. Below MIN_SEEDS_FOR_VERDICT seeds
+    the CI, p-value and verdict are NaN / None and `no_verdict` says why."""
     seeds = sorted(cond.members)
     at = pairs[pairs["epoch"] == epoch]
     d_sae, d_model = cond.members[seeds[0]].read_snapshot(seeds[0], epoch)["decoder"].shape
@@ -103,10 +122,14 @@ def final_statistics(cond: Condition, pairs: pd.DataFrame, epoch: int, margin: f
     gap, low, high = bootstrap_seed_ci(mmcs_matrix(seeds, at), n_resamples=n_resamples, offset=null, seed=seed)
     random_pairs = random_baseline_mmcs(d_sae, d_model, draws=max(len(at), 10), seed=seed)
     p_value = permutation_test(at["mmcs"].to_numpy(), random_pairs, seed=seed)
+    reason = no_verdict_reason(len(seeds))
+    if reason:
+        low = high = p_value = float("nan")
     return {"epoch": epoch, "n_pairs": len(at), "mmcs": gap + null, "null": null, "gap": gap,
             "gap_ci_low": low, "gap_ci_high": high, "random_mean": float(random_pairs.mean()),
             "random_sd": float(random_pairs.std(ddof=1)), "permutation_p": p_value,
-            "equivalent_to_null": equivalent_to_null(low, high, margin), "margin": margin}
+            "equivalent_to_null": None if reason else equivalent_to_null(low, high, margin), "margin": margin,
+            "no_verdict": reason, "d_sae": d_sae, "d_model": d_model}
 
 
 def matched_cosines(cond: Condition, epoch: int) -> np.ndarray:
@@ -114,3 +137,10 @@ def matched_cosines(cond: Condition, epoch: int) -> np.ndarray:
     snaps = {s: run.read_snapshot(s, epoch)["decoder"] for s, run in cond.members.items()}
     values = [hungarian(abs_cosine(snaps[s], snaps[t]))[2] for s, t in combinations(sorted(snaps), 2)]
     return np.concatenate(values) if values else np.empty(0)
+
+
+def random_matched_cosines(d_sae: int, d_model: int, seed: int = 0) -> np.ndarray:
+    """The null of the matched-cosine histogram: matched |cos| of the decoder Hungarian between two random
+    dictionaries of the trained shape."""
+    a, b = random_dictionaries(2, d_sae, d_model, seed=seed)
+    return hungarian(abs_cosine(a, b))[2]

@@ -78,7 +78,7 @@ def test_report_values(runs_dir):
     assert float(traj[("lr=0.001", 0)]["mmcs_null"]) == pytest.approx(evt_null(4, 4))
     assert float(traj[("lr=0.001", 1)]["mse_mean"]) == pytest.approx(0.5)
     runs = {r["run_dir"].rsplit("/", 1)[-1]: r for r in _read(report / "runs.csv")}
-    assert runs["b3_broken"]["status"] == "broken" and "no metrics.csv" in runs["b3_broken"]["problem"]
+    assert runs["b3_broken"]["status"] == "not evaluated" and "no metrics.csv" in runs["b3_broken"]["problem"]
     text = summary.read_text()
     assert "1 broken run(s)" in text and "b3_broken" in text
     assert "### lr=0.001" in text and "### lr=0.002" in text

@@ -1,0 +1,62 @@
+"""What a run dir already holds, checked before a run writes anything: another experiment (refused),
+the same one unfinished (resumed), or the same one finished (its final metrics, nothing retrained)."""
+
+from __future__ import annotations
+
+import math
+
+from omegaconf import DictConfig, OmegaConf
+
+from sae_lab.artifacts import RunDir
+from sae_lab.config import ConfigError, member_seeds
+from sae_lab.experiment_keys import experiment_of
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C (SIGINT) stopped training; the run resumes from its last checkpoint when started again."""
+
+    def __init__(self, run: RunDir, epoch: int) -> None:
+        self.run, self.epoch = run, epoch
+        ckpt = run.last_checkpoint
+        where = f"its last checkpoint is {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
+        super().__init__(f"Interrupted in epoch {epoch}; {where}.")
+
+
+# A resumed run may change its budget (train a finished run for longer); nothing else.
+EXTENDABLE = ("budget.",)
+
+
+def check_same_experiment(run: RunDir, cfg: DictConfig) -> None:
+    """Raise ConfigError when `run` already holds a run whose experiment keys differ from `cfg`'s:
+    resuming it would mix two experiments in one metrics.csv."""
+    if not run.config.is_file():
+        return
+    try:
+        old = experiment_of(OmegaConf.load(run.config))
+    except Exception:  # noqa: BLE001 - any unreadable config counts the same
+        raise ConfigError(f"{run.config} is unreadable, so this run cannot tell whether resuming {run.root} "
+                          "is safe; choose a new run dir.") from None
+    new = experiment_of(cfg)
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and not k.startswith(EXTENDABLE))
+    if diff:
+        was = ", ".join(f"{k}={old.get(k)}" for k in diff[:4])
+        now = ", ".join(f"{k}={new.get(k)}" for k in diff[:4])
+        raise ConfigError(f"{run.root} already holds a run with {was}, not {now}; resume it with the same "
+                          "settings or choose a new run dir (hydra.run.dir=... or hydra.sweep.dir=...).")
+
+
+def finished_rows(run: RunDir, cfg: DictConfig) -> dict[int, dict] | None:
+    """The final eval row of each member when the run already finished (metrics at the last epoch
+    and an export for every member); None otherwise."""
+    seeds = member_seeds(cfg.seed, cfg.ensemble)
+    if not run.metrics_csv.is_file() or not all(run.sae_weights(s).is_file() for s in seeds):
+        return None
+    try:
+        table = run.metrics_table()
+    except Exception:  # noqa: BLE001 - a damaged table means "not known to be finished": resume decides
+        return None
+    last = table[table["epoch"] == int(cfg.budget.epochs)]
+    if not set(seeds) <= set(last["seed"].tolist()):
+        return None
+    return {int(r["seed"]): {k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))}
+            for r in last.to_dict("records") if int(r["seed"]) in seeds}
