@@ -68,15 +68,22 @@ def run_task(cfg: DictConfig) -> None:
             write_hydra_record(run, cfg, hydra_cfg)
             fail_job(run, str(err))
         return
+    from sae_lab.run_state import finished_rows, format_final
+
+    done = finished_rows(run, checked)
+    if done is not None:  # nothing to do, and nothing of it rewritten
+        print(f"{run.root} already finished its {checked.budget.epochs} epochs. Its final metrics:\n"
+              f"{format_final(done)}")
+        return
     write_hydra_record(run, cfg, hydra_cfg)
     print(f"Run dir: {run.root}", flush=True)
     _train(cfg, run, hydra_cfg, multirun)
 
 
 def _train(cfg: DictConfig, run: RunDir, hydra_cfg: DictConfig, multirun: bool) -> None:
-    from sae_lab.run_state import RunInterrupted
+    from sae_lab.run_state import RunInterrupted, format_final
     from sae_lab.sae.module import NonFiniteLossError
-    from sae_lab.train import format_final, train
+    from sae_lab.train import train
 
     try:
         last = train(cfg, run.root, in_sweep=multirun)

@@ -60,3 +60,11 @@ def finished_rows(run: RunDir, cfg: DictConfig) -> dict[int, dict] | None:
         return None
     return {int(r["seed"]): {k: v for k, v in r.items() if not (isinstance(v, float) and math.isnan(v))}
             for r in last.to_dict("records") if int(r["seed"]) in seeds}
+
+
+def format_final(last: dict[int, dict]) -> str:
+    cols = ["epoch", "mse_mean", "fvu", "r2", "cos_sim", "rel_error_norm", "l0", "alive_frac", "ce_loss_score"]
+    lines = ["seed  " + "  ".join(f"{c:>14}" for c in cols)]
+    for seed, row in sorted(last.items()):
+        lines.append(f"{seed:<4}  " + "  ".join(f"{float(row.get(c, 'nan')):>14.5g}" for c in cols))
+    return "\n".join(lines)

@@ -129,11 +129,3 @@ def cached_activations(subject, hook: str, cache_dir: Path, **options):
     eval_acts = load_or_build(subject, hook, subject.eval_dataset(), {**subject.data_spec(), "part": "eval"},
                               cache_dir, **options)
     return train_acts, eval_acts
-
-
-def format_final(last: dict[int, dict]) -> str:
-    cols = ["epoch", "mse_mean", "fvu", "r2", "cos_sim", "rel_error_norm", "l0", "alive_frac", "ce_loss_score"]
-    lines = ["seed  " + "  ".join(f"{c:>14}" for c in cols)]
-    for seed, row in sorted(last.items()):
-        lines.append(f"{seed:<4}  " + "  ".join(f"{float(row.get(c, 'nan')):>14.5g}" for c in cols))
-    return "\n".join(lines)

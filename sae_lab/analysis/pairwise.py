@@ -7,17 +7,21 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from sae_lab.analysis import subspace
 from sae_lab.analysis.conditions import Condition
+from sae_lab.analysis.exports import shared_latent_column
 from sae_lab.metrics import (
     bootstrap_seed_ci,
     decoder_hungarian,
     equivalent_to_null,
     evt_null,
     live_only_hungarian,
+    live_only_mmcs,
     mmcs,
     pair_matrix,
     permutation_test,
     random_baseline_mmcs,
+    signed_hungarian_mean,
 )
 from sae_lab.metrics.agreement import abs_cosine, hungarian, random_dictionaries
 
@@ -70,18 +74,39 @@ def common_epochs(cond: Condition) -> list[int]:
     return sorted(set.intersection(*sets)) if sets else []
 
 
-def pairwise_rows(cond: Condition, epoch: int) -> list[dict]:
+def pairwise_rows(cond: Condition, epoch: int, final: bool = False) -> list[dict]:
+    """One row per seed pair at `epoch`. At the `final` epoch the rows also carry the shared-latent
+    fraction from the exported encoders (a NaN cell, left empty in pairs.csv, where the export does not
+    hold that epoch's state)."""
     snaps = {s: run.read_snapshot(s, epoch) for s, run in sorted(cond.members.items())}
+    decoders = {s: snap["decoder"] for s, snap in snaps.items()}
+    d_sae, d_model = next(iter(decoders.values())).shape
+    ranks = subspace.subspace_ranks(d_sae, d_model)
+    bases = subspace.seed_bases(decoders, ranks)  # one SVD per seed, not two per pair
+    shared = shared_latent_column(cond.members, decoders) if final else {}
     rows = []
     for s, t in combinations(sorted(snaps), 2):
-        a, b = snaps[s]["decoder"], snaps[t]["decoder"]
+        a, b, counts_a, counts_b = decoders[s], decoders[t], snaps[s]["firing_counts"], snaps[t]["firing_counts"]
         hung = decoder_hungarian(a, b)
-        live = live_only_hungarian(a, b, snaps[s]["firing_counts"], snaps[t]["firing_counts"])
+        live = live_only_hungarian(a, b, counts_a, counts_b)
         rows.append({"condition": cond.name, "epoch": epoch, "seed_a": s, "seed_b": t, "mmcs": mmcs(a, b),
                      **{f"hungarian_{k}": v for k, v in hung.items() if k != "n_matched"},
                      "live_hungarian_mean": live["mean"], "live_kept_a": live["kept_a"],
-                     "live_kept_b": live["kept_b"]})
+                     "live_kept_b": live["kept_b"], "live_mmcs": live_only_mmcs(a, b, counts_a, counts_b),
+                     "signed_hungarian_mean": signed_hungarian_mean(a, b),
+                     **(subspace.pair_overlaps(bases[s], bases[t], ranks) if ranks else {}),
+                     **({"shared_latent_frac": shared.get((s, t), float("nan"))} if final else {})})
     return rows
+
+
+def _agreement_columns(pairs: pd.DataFrame, d_model: int) -> dict:
+    """Means over pairs of the columns beside MMCS: Hungarian, live-only (NaN pairs skipped: no live atom
+    on a side), subspace overlap."""
+    return {"hungarian_mean": float(pairs["hungarian_mean"].to_numpy().mean()),
+            "stable_0_5": float(pairs["hungarian_stable_0.5"].to_numpy().mean()),
+            "live_mmcs": skipna_mean(pairs["live_mmcs"]),
+            "live_hungarian_mean": skipna_mean(pairs["live_hungarian_mean"]),
+            **subspace.epoch_columns(pairs, d_model)}
 
 
 def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd.DataFrame]:
@@ -92,7 +117,7 @@ def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd
     means = epoch_means(cond).reindex(epochs)  # NaN rows for epochs without metrics
     epoch_rows, all_pairs = [], []
     for epoch in epochs:
-        pairs = pd.DataFrame(pairwise_rows(cond, epoch))
+        pairs = pd.DataFrame(pairwise_rows(cond, epoch, final=epoch == epochs[-1]))
         if not pairs.empty:
             all_pairs.append(pairs)
         d_sae, d_model = cond.members[seeds[0]].read_snapshot(seeds[0], epoch)["decoder"].shape
@@ -104,8 +129,7 @@ def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd
             if no_verdict_reason(len(seeds)):  # a zero-width interval would claim a certainty it lacks
                 low = high = float("nan")
             row.update(mmcs=est, mmcs_ci_low=low, mmcs_ci_high=high, mmcs_x_random=est / null,
-                       hungarian_mean=float(pairs["hungarian_mean"].to_numpy().mean()),
-                       stable_0_5=float(pairs["hungarian_stable_0.5"].to_numpy().mean()))
+                       **_agreement_columns(pairs, d_model))
         epoch_rows.append(row)
     return epoch_rows, pd.concat(all_pairs, ignore_index=True) if all_pairs else pd.DataFrame()
 

@@ -19,7 +19,9 @@ from sae_lab.analysis.pairwise import (
     trajectory,
 )
 from sae_lab.analysis.runs import load_runs
+from sae_lab.analysis.subspace import subspace_tables
 from sae_lab.analysis.summary import condition_table, final_row, final_table, header, run_status_rows
+from sae_lab.analysis.timescale import condition_timescale, timescale_line
 from sae_lab.artifacts import atomic_write_text, report_dir, write_csv
 
 
@@ -38,13 +40,38 @@ def _figures(cond: Condition, pairs: pd.DataFrame, stats: dict, out: Path) -> No
                              out / f"matched_cosine_{slug}.png")
 
 
-def _analyse(cond: Condition, out: Path, n_resamples: int) -> tuple[list[dict], pd.DataFrame, dict | None]:
+def _analyse(cond: Condition, out: Path, n_resamples: int
+             ) -> tuple[list[dict], pd.DataFrame, dict | None, dict | None]:
     rows, pairs = trajectory(cond, n_resamples=n_resamples)
-    stats = None
+    stats = timescale = None
     if not pairs.empty:
         stats = final_statistics(cond, pairs, int(pairs["epoch"].max()), n_resamples=n_resamples)
+        try:
+            timescale = condition_timescale(cond, rows, pairs, n_resamples=n_resamples)
+        except Exception as err:  # noqa: BLE001 - a failed fit or bootstrap costs its sentence, not the condition
+            timescale = {"failed": f"{type(err).__name__}: {err}"}
         _figures(cond, pairs, stats, out)
-    return rows, pairs, stats
+    return rows, pairs, stats, timescale
+
+
+def _extra_lines(rows: list[dict], stats: dict | None, timescale: dict | None) -> list[str]:
+    """The subspace tables and the timescale sentence of one condition's section."""
+    lines = subspace_tables(rows)
+    if timescale and "failed" in timescale:
+        return lines + ["", f"Timescales could not be computed ({timescale['failed']})."]
+    return lines + (["", timescale_line(timescale, stats["epoch"])] if timescale and stats else [])
+
+
+def _pair_records(frames: list[pd.DataFrame]) -> list[dict]:
+    """pairs.csv rows; shared_latent_frac exists at the final epoch only, so elsewhere its cell is left
+    empty rather than written as nan."""
+    if not frames:
+        return []
+    records = pd.concat(frames, ignore_index=True).to_dict("records")
+    for record in records:
+        if pd.isna(record.get("shared_latent_frac", 0.0)):
+            record["shared_latent_frac"] = None
+    return records
 
 
 def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = True) -> Path:
@@ -57,7 +84,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     sections, trajectories, epoch_rows, pair_frames, finals, failures = [], {}, [], [], [], []
     for cond in tqdm(conditions, desc="report", unit="condition", disable=not progress):
         try:
-            rows, pairs, stats = _analyse(cond, out, n_resamples)
+            rows, pairs, stats, timescale = _analyse(cond, out, n_resamples)
         except Exception as err:  # noqa: BLE001 - the last guard: one condition never costs the whole report
             failures.append(f"{cond.name}: could not be analysed ({type(err).__name__}: {err})")
             continue
@@ -65,15 +92,16 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         epoch_rows += rows
         if stats:
             pair_frames.append(pairs)
-            finals.append(final_row(cond, rows, pairs, stats))
-        sections.append(condition_table(cond, rows, stats))
+            finals.append({**final_row(cond, rows, pairs, stats),
+                           **({} if timescale is None or "failed" in timescale else timescale)})
+        sections.append(condition_table(cond, rows, stats, _extra_lines(rows, stats, timescale)))
     if epoch_rows:
         try:
             timescale_plot(trajectories, out / "timescale.png", {c.name: c.resampling_epochs for c in conditions})
         except Exception as err:  # noqa: BLE001 - as above: the tables still get written
             failures.append(f"timescale.png could not be drawn ({type(err).__name__}: {err})")
     write_csv(out / "trajectory.csv", epoch_rows)
-    write_csv(out / "pairs.csv", pd.concat(pair_frames, ignore_index=True) if pair_frames else [])
+    write_csv(out / "pairs.csv", _pair_records(pair_frames))
     status = run_status_rows(records)
     write_csv(out / "runs.csv", status)
     lines = header(root, status, len(conditions), failures)

@@ -46,22 +46,25 @@ def _resampling_lines(cond: Condition, rows: list[dict]) -> list[str]:
                     or ["No phantom-consistency episode (MMCS spike then decay) detected."])
 
 
-def condition_table(cond: Condition, rows: list[dict], stats: dict | None) -> str:
+def condition_table(cond: Condition, rows: list[dict], stats: dict | None, extra: list[str] | None = None) -> str:
+    """The condition's section; `extra` lines (subspace tables, timescales) follow the final statistics."""
     lines = [f"### {cond.name}", "", f"Seeds: {', '.join(map(str, sorted(cond.members)))}", "",
-             "| epoch | recon loss (mse) | FVU | MMCS mean [95% CI] | × random | Hungarian | alive % "
-             "| CE loss score | KL |",
-             "| ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: |"]
+             "| epoch | recon loss (mse) | FVU | MMCS mean [95% CI] | × random | Hungarian | live MMCS "
+             "| live Hungarian | alive % | CE loss score | KL |",
+             "| ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         ci = f"{fmt(r.get('mmcs'))} [{fmt(r.get('mmcs_ci_low'))}, {fmt(r.get('mmcs_ci_high'))}]" \
             if "mmcs" in r else "–"
         lines.append(f"| {r['epoch']} | {fmt(r['mse_mean'])} | {fmt(r['fvu'])} | {ci} | "
                      f"{fmt(r.get('mmcs_x_random'), '.3f')} | {fmt(r.get('hungarian_mean'))} | "
+                     f"{fmt(r.get('live_mmcs'))} | {fmt(r.get('live_hungarian_mean'))} | "
                      f"{fmt(100 * r['alive_frac'], '.1f')} | {fmt(r.get('ce_loss_score'))} | "
                      f"{fmt(r.get('kl'))} |")
     if len(cond.members) < 2:
         lines += ["", "One seed: nothing to compare across seeds."]
     if stats:
         lines += ["", _final_sentence(stats)]
+    lines += extra or []
     if cond.resampling_epochs:
         lines += _resampling_lines(cond, rows)
     if cond.duplicates:
@@ -106,7 +109,8 @@ def header(root: Path, status: list[dict], n_conditions: int, failures: list[str
     lines = [f"# sae_lab report: {root}", "",
              f"{len(status)} run dirs, {n_conditions} condition(s), {len(broken)} broken run(s). "
              "MMCS is the mean over seed pairs with a seed-bootstrap 95% CI; × random divides by the "
-             "EVT null; Hungarian is the mean matched |cos| of one-to-one decoder matching. CIs and the "
+             "EVT null; Hungarian is the mean matched |cos| of one-to-one decoder matching; live MMCS and "
+             "live Hungarian use only the atoms that fire on the eval set at that epoch. CIs and the "
              f"equivalence verdict need at least {MIN_SEEDS_FOR_VERDICT} seeds.", ""]
     if broken:
         lines += ["## Failed, damaged or incomplete runs", ""] + [_status_line(b) for b in broken] + [""]

@@ -27,11 +27,15 @@ __all__ = [
 from sae_lab.metrics.agreement import (  # noqa: E402
     abs_cosine,
     activation_hungarian,
+    basis_overlap,
     decoder_hungarian,
     firing_overlap_hungarian,
     live_only_hungarian,
+    live_only_mmcs,
     mmcs,
     random_baseline_mmcs,
+    shared_latent_fraction,
+    signed_hungarian_mean,
     subspace_baseline,
     subspace_overlap,
 )
@@ -53,8 +57,10 @@ from sae_lab.metrics.statistics import (  # noqa: E402
 )
 
 __all__ += [
-    "abs_cosine", "activation_hungarian", "bootstrap_seed_ci", "coherence", "dead_fraction_by_rate",
+    "abs_cosine", "activation_hungarian", "basis_overlap", "bootstrap_seed_ci", "coherence", "dead_fraction_by_rate",
     "decoder_hungarian", "effective_rank", "equivalent_to_null", "evt_null", "firing_overlap_hungarian",
-    "live_only_hungarian", "mmcs", "pair_matrix", "pair_values", "participation_ratio", "permutation_test",
-    "random_baseline_mmcs", "rate_proxy_bits", "subspace_baseline", "subspace_overlap", "usage_entropy",
+    "live_only_hungarian", "live_only_mmcs", "mmcs", "pair_matrix", "pair_values", "participation_ratio",
+    "permutation_test",
+    "random_baseline_mmcs", "rate_proxy_bits", "shared_latent_fraction", "signed_hungarian_mean",
+    "subspace_baseline", "subspace_overlap", "usage_entropy",
 ]

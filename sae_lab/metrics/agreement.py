@@ -146,3 +146,42 @@ def subspace_overlap(a: torch.Tensor, b: torch.Tensor, rank: int) -> float:
 
 def subspace_baseline(rank: int, d: int) -> float:
     return rank / d
+
+
+def live_only_mmcs(a: torch.Tensor, b: torch.Tensor, counts_a: torch.Tensor, counts_b: torch.Tensor,
+                   chunk_size: int = 2048) -> float:
+    """MMCS between the live atoms (firing count > 0) of each dictionary; NaN when a side has none.
+    Dead atoms keep their random initial direction, so they drag all-atom MMCS toward the null."""
+    live_a, live_b = counts_a > 0, counts_b > 0
+    if not (live_a.any() and live_b.any()):
+        return float("nan")
+    return mmcs(a[live_a], b[live_b], chunk_size)
+
+
+def signed_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """cos(a_i, b_j) with its sign, [m_a, m_b]."""
+    return normalize_rows(a.float()) @ normalize_rows(b.float()).T
+
+
+def signed_hungarian_mean(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Song et al.'s PW-MCC: one-to-one matching maximising the summed signed cosine, mean matched cosine.
+    Unlike decoder_hungarian, an atom and its negation count as opposite, not equal."""
+    return float(hungarian(signed_cosine(a, b))[2].mean())
+
+
+def shared_latent_fraction(enc_a: torch.Tensor, dec_a: torch.Tensor, enc_b: torch.Tensor, dec_b: torch.Tensor,
+                           threshold: float = 0.7) -> float:
+    """Paulo & Belrose's shared latents: match latents one-to-one on the signed cosine of their encoder
+    rows (their released script's default), then the fraction of matched pairs whose encoder cosine and
+    decoder cosine both exceed `threshold`. Encoders and decoders are [m, d], one row per latent."""
+    rows, cols, enc_cos = hungarian(signed_cosine(enc_a, enc_b))
+    rows_t, cols_t = torch.as_tensor(rows), torch.as_tensor(cols)
+    dec_cos = (normalize_rows(dec_a.float())[rows_t] * normalize_rows(dec_b.float())[cols_t]).sum(-1).numpy()
+    return float(((enc_cos > threshold) & (dec_cos > threshold)).mean())
+
+
+def basis_overlap(ua: torch.Tensor, ub: torch.Tensor) -> float:
+    """‖U_aᵀ U_b‖_F² / r for orthonormal bases [d, r]: subspace_overlap from precomputed bases, so a report
+    takes one SVD per dictionary instead of two per pair (top_right_singular_vectors(d, R)[:, :r] is the
+    rank-r basis for every r ≤ R)."""
+    return float((ua.T @ ub).pow(2).sum() / ua.shape[1])
