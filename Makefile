@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 # CPU build from the local wheel cache; users with GPUs install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick
+.PHONY: install demo test lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick \
+	reproduce-figure1 reproduce-figure1-quick reproduce-figure1-auxk reproduce-20seed
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +41,15 @@ reproduce-figure2: $(STAMP)
 
 reproduce-figure2-quick: $(STAMP)
 	$(PY) train.py experiment=figure2_quick
+
+reproduce-figure1: $(STAMP)
+	$(PY) train.py experiment=figure1
+
+reproduce-figure1-quick: $(STAMP)
+	$(PY) train.py experiment=figure1_quick
+
+reproduce-figure1-auxk: $(STAMP)
+	$(PY) train.py experiment=figure1_auxk
+
+reproduce-20seed: $(STAMP)
+	$(PY) train.py experiment=twenty_seeds

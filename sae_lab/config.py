@@ -36,6 +36,7 @@ class BudgetConfig:
     epochs: int = 30
     eval_schedule: str = "every"  # "every": each epoch; "log": n_evals log-spaced epochs
     n_evals: int = 30
+    eval_every: int | None = None  # also evaluate every this many epochs (Figure 1: log-spaced plus every 100)
     checkpoint_every: int = 1
 
 
@@ -176,6 +177,8 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
          f"cache_dtype must be float32 or bfloat16, got {merged.cache_dtype!r}.")
     need(merged.memory_budget_gb > 0, f"memory_budget_gb must be a positive number, got {merged.memory_budget_gb}.")
     need(merged.budget.epochs >= 1, f"budget.epochs must be >= 1, got {merged.budget.epochs}.")
+    need(merged.budget.eval_every is None or merged.budget.eval_every >= 1,
+         f"budget.eval_every must be null or an integer >= 1, got {merged.budget.eval_every}.")
     need(merged.budget.eval_schedule in ("every", "log"),
          f"budget.eval_schedule must be 'every' or 'log', got {merged.budget.eval_schedule!r}.")
     need(merged.consistency.weight >= 0 and 0 <= merged.consistency.start <= max(merged.consistency.end,
@@ -187,30 +190,13 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
          f"resample.pool must be none, shared or seed, got {merged.resample.pool!r}.")
     need(re.fullmatch(r"cpu|auto|mps|cuda(:\d+)?", merged.device) is not None,
          f"device must be cpu, auto, cuda, cuda:N or mps, got {merged.device!r}.")
-    device_available(merged.device)
+    from sae_lab.devices import device_available
     from sae_lab.loggers import check_login  # here, so a missing login stops the run before its dir exists
+
+    device_available(merged.device)
 
     check_login(merged.logger)
     return merged
-
-
-def device_available(device: str) -> str:
-    """The torch device `device` names (`auto`: cuda when visible, else cpu); ConfigError, one sentence,
-    when this machine's PyTorch cannot use it."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.partition(":")[2] or 0)
-        if index >= n:
-            raise ConfigError(f"device={device} was asked for but this machine's PyTorch sees "
-                              f"{n or 'no'} CUDA device(s); use device=cpu or device=auto.")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device=mps was asked for but this PyTorch has no usable MPS backend (Apple GPUs "
-                          "only); use device=cpu or device=auto.")
-    return device
 
 
 def _typed_sae(node: DictConfig) -> DictConfig:
@@ -274,12 +260,15 @@ def behaviour_epochs(cfg: DictConfig) -> list[int]:
 
 def eval_epochs(budget: BudgetConfig | DictConfig) -> list[int]:
     """Epochs after which metrics and snapshots are taken: 0 (the initialisation) and then every
-    epoch, or `n_evals` epochs spaced logarithmically up to the last one (always included)."""
+    epoch, or `n_evals` epochs spaced logarithmically up to the last one (always included), plus
+    every `eval_every`-th epoch when set."""
     epochs = int(budget.epochs)
     if budget.eval_schedule == "every" or budget.n_evals >= epochs:
         return list(range(0, epochs + 1))
     points = {round(math.exp(i * math.log(epochs) / (budget.n_evals - 1))) for i in range(budget.n_evals)}
-    return sorted({0, 1, epochs} | points)
+    every = getattr(budget, "eval_every", None)  # absent from configs written before it existed
+    extra = set(range(0, epochs + 1, int(every))) if every else set()
+    return sorted({0, 1, epochs} | points | extra)
 
 
 def member_seeds(seed: int, ensemble: int) -> list[int]:

@@ -20,12 +20,12 @@ from sae_lab.config import (
     ConfigError,
     behaviour_epochs,
     build_subject,
-    device_available,
     eval_epochs,
     member_seeds,
     validate,
 )
 from sae_lab.data import ActivationDataModule, load_or_build, subject_activations
+from sae_lab.devices import device_available
 from sae_lab.experiment_keys import condition_of
 from sae_lab.loggers import build_loggers
 from sae_lab.run_state import RunInterrupted, check_same_experiment, finished_rows
