@@ -64,5 +64,14 @@ def test_eval_schedules():
     assert max(gaps) < 1.4  # roughly constant ratio between eval epochs: log spacing
 
 
+def test_eval_every_adds_regular_epochs_to_the_log_schedule():
+    log = eval_epochs(BudgetConfig(epochs=2000, eval_schedule="log", n_evals=40))
+    both = eval_epochs(BudgetConfig(epochs=2000, eval_schedule="log", n_evals=40, eval_every=100))
+    assert both == sorted(set(log) | set(range(0, 2001, 100)))
+    assert len(log) == 37 and len(both) == 56  # 19 of the 21 hundreds are not log points already
+    with pytest.raises(ConfigError, match="budget.eval_every must be null or an integer >= 1, got 0."):
+        validate({"budget": {"eval_every": 0}})
+
+
 def test_member_seeds():
     assert member_seeds(5, 3) == [5, 6, 7]
