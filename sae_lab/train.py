@@ -24,7 +24,7 @@ from sae_lab.config import (
     member_seeds,
     validate,
 )
-from sae_lab.data import ActivationDataModule, load_or_build, subject_activations
+from sae_lab.data import ActivationDataModule, cached_activations
 from sae_lab.devices import device_available
 from sae_lab.experiment_keys import condition_of
 from sae_lab.loggers import build_loggers
@@ -115,17 +115,3 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         raise
     export_members(run, sae, subject.name, hook)
     return evaluation.last
-
-
-def cached_activations(subject, hook: str, cache_dir: Path, **options):
-    """(training, held-out) activations at `hook`, each from the cache when intact. The held-out
-    vectors come from the subject's eval sequences, disjoint from the training ones (mod113, which
-    trains and evaluates on all 12,769 inputs, says so with `eval_is_train`). `options`: load_or_build's
-    (dtype, memory_budget)."""
-    train_acts = subject_activations(subject, hook, cache_dir, max_vectors=getattr(subject, "max_train_vectors", None),
-                                     **options)
-    if getattr(subject, "eval_is_train", False):
-        return train_acts, train_acts
-    eval_acts = load_or_build(subject, hook, subject.eval_dataset(), {**subject.data_spec(), "part": "eval"},
-                              cache_dir, **options)
-    return train_acts, eval_acts

@@ -152,3 +152,17 @@ def load_or_build(model: SubjectModel, hook: str, inputs: torch.Tensor | Iterabl
                 acts = build(model, hook, inputs, entry, spec, batch_size, shard_size=shard_size,
                              progress=progress, max_resident_bytes=memory_budget)
     return materialize(acts, "cpu", memory_budget)
+
+
+def cached_activations(subject, hook: str, cache_dir: Path, **options):
+    """(training, held-out) activations at `hook`, each from the cache when intact. The held-out
+    vectors come from the subject's eval sequences, disjoint from the training ones (mod113, which
+    trains and evaluates on all 12,769 inputs, says so with `eval_is_train`). `options`: load_or_build's
+    (dtype, memory_budget)."""
+    train_acts = subject_activations(subject, hook, cache_dir, max_vectors=getattr(subject, "max_train_vectors", None),
+                                     **options)
+    if getattr(subject, "eval_is_train", False):
+        return train_acts, train_acts
+    eval_acts = load_or_build(subject, hook, subject.eval_dataset(), {**subject.data_spec(), "part": "eval"},
+                              cache_dir, **options)
+    return train_acts, eval_acts
