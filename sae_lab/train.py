@@ -38,6 +38,8 @@ def quiet_lightning() -> None:
     """Lightning's INFO lines (device summary, product tips, checkpoint notes) drown the metrics."""
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # On any machine with SLURM's client installed; sae_lab's jobs do not run under srun.
+    warnings.filterwarnings("ignore", message=".*The `srun` command is available.*")
 
 
 def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None,
