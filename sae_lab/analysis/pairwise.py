@@ -79,6 +79,8 @@ def pairwise_rows(cond: Condition, epoch: int, final: bool = False) -> list[dict
     fraction from the exported encoders (a NaN cell, left empty in pairs.csv, where the export does not
     hold that epoch's state)."""
     snaps = {s: run.read_snapshot(s, epoch) for s, run in sorted(cond.members.items())}
+    if len(snaps) < 2:
+        return []
     decoders = {s: snap["decoder"] for s, snap in snaps.items()}
     d_sae, d_model = next(iter(decoders.values())).shape
     ranks = subspace.subspace_ranks(d_sae, d_model)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
+from sae_lab.analysis.audit import audit_condition, audit_summary, audit_table
 from sae_lab.analysis.conditions import Condition, group_conditions
 from sae_lab.analysis.figures import matched_cosine_histogram, seed_heatmap, timescale_plot
 from sae_lab.analysis.kstar import kstar_rows, kstar_table
@@ -62,6 +63,18 @@ def _extra_lines(rows: list[dict], stats: dict | None, timescale: dict | None) -
     return lines + (["", timescale_line(timescale, stats["epoch"])] if timescale and stats else [])
 
 
+def _audit(cond: Condition) -> tuple[dict, list[str]]:
+    """The held-out audit cascade of a condition's exports: final.csv columns and summary lines."""
+    try:
+        pairs = audit_condition(cond.members)
+    except Exception as err:  # noqa: BLE001 - e.g. the subject or its cache is not on this machine
+        return {}, ["", f"Held-out audit cascade not computed ({type(err).__name__}: {err})."]
+    if pairs.empty:
+        return {}, ["", "Held-out audit cascade not computed: fewer than two seeds have an exported SAE."]
+    summary = audit_summary(pairs)
+    return summary, ["", audit_table(summary, len(pairs))]
+
+
 def _pair_records(frames: list[pd.DataFrame]) -> list[dict]:
     """pairs.csv rows; shared_latent_frac exists at the final epoch only, so elsewhere its cell is left
     empty rather than written as nan."""
@@ -90,11 +103,14 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
             continue
         trajectories[cond.name] = rows
         epoch_rows += rows
+        extra = _extra_lines(rows, stats, timescale)
         if stats:
+            audit, audit_lines = _audit(cond)
+            extra += audit_lines
             pair_frames.append(pairs)
             finals.append({**final_row(cond, rows, pairs, stats),
-                           **({} if timescale is None or "failed" in timescale else timescale)})
-        sections.append(condition_table(cond, rows, stats, _extra_lines(rows, stats, timescale)))
+                           **({} if timescale is None or "failed" in timescale else timescale), **audit})
+        sections.append(condition_table(cond, rows, stats, extra))
     if epoch_rows:
         try:
             timescale_plot(trajectories, out / "timescale.png", {c.name: c.resampling_epochs for c in conditions})

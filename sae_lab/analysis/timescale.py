@@ -49,20 +49,22 @@ def crossing(epochs: np.ndarray, y: np.ndarray, level: float = LEVEL) -> tuple[n
 
 def last_slope(epochs: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Change over the last eval interval as a share of the total change, per unit of ln(epoch): [R].
-    Infinite when the last interval starts at epoch 0 (two eval epochs cannot show a levelling off)."""
+    NaN when the last interval starts at epoch 0 (ln 0); still_changing then flags the curve anyway, as
+    its 90% point is in that last interval."""
     epochs, y = np.asarray(epochs, dtype=np.float64), np.atleast_2d(np.asarray(y, dtype=np.float64))
     frac = _fractions(y)
     if epochs[-2] <= 0:
-        return np.full(len(y), np.inf)
+        return np.full(len(y), np.nan)
     return (frac[:, -1] - frac[:, -2]) / np.log(epochs[-1] / epochs[-2])
 
 
 def still_changing(epochs: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(flag, last slope): the curve reaches 90% only at the last epoch, or its last slope exceeds
-    CLIMBING_SLOPE; either way its 90% point may lie beyond the data."""
-    _, j = crossing(epochs, y)
+    """(flag, last slope): the curve makes 90% of its change only in the last eval interval, or its last
+    slope exceeds CLIMBING_SLOPE; either way its true 90% point may lie past the data. A curve that does
+    not change is not flagged (its τ90 is NaN)."""
+    t, j = crossing(epochs, y)
     slope = last_slope(epochs, y)
-    return (j == len(epochs) - 1) | (slope > CLIMBING_SLOPE), slope
+    return np.isfinite(t) & ((j == len(epochs) - 1) | (slope > CLIMBING_SLOPE)), slope
 
 
 def _saturating(t: np.ndarray, a: float, b: float, tau: float) -> np.ndarray:
@@ -115,7 +117,8 @@ def resampled_curves(fvu: np.ndarray, matrices: np.ndarray, n_resamples: int, se
     k = present.sum(1)
     ok = k >= 2
     known = np.isfinite(fvu)
-    fvu_r = (counts @ np.where(known, fvu, 0.0)) / (counts @ known)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a draw of seeds without FVU at an epoch: NaN
+        fvu_r = (counts @ np.where(known, fvu, 0.0)) / (counts @ known.astype(np.float64))
     m = np.nan_to_num(matrices, nan=0.0)
     m[:, np.arange(n), np.arange(n)] = 0.0
     mmcs_r = np.einsum("ri,eij,rj->re", present[ok], m, present[ok]) / (k[ok] * (k[ok] - 1))[:, None]
@@ -123,8 +126,8 @@ def resampled_curves(fvu: np.ndarray, matrices: np.ndarray, n_resamples: int, se
 
 
 def _ratio(t_mmcs: np.ndarray, t_recon: np.ndarray, climbing: np.ndarray, falling: np.ndarray) -> np.ndarray:
-    """τ_MMCS / τ_recon; +inf where MMCS is still climbing (its τ90 lies past the data, so the ratio is
-    above any bound), NaN where reconstruction is still falling (τ_recon itself unknown)."""
+    """τ_MMCS / τ_recon; +inf where MMCS is still climbing (its τ90 lies past the data, so the ratio has
+    no upper bound), NaN where reconstruction is still falling (τ_recon itself unknown)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = t_mmcs / t_recon
     return np.where(falling, np.nan, np.where(climbing, np.inf, ratio))
@@ -174,7 +177,16 @@ def condition_timescale(cond: Condition, rows: list[dict], pairs: pd.DataFrame, 
 def _num(value: float) -> str:
     if np.isnan(value):
         return "–"
-    return "∞" if np.isinf(value) else f"{value:.3g}"
+    if np.isinf(value):
+        return "∞"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _why(slope: float) -> str:
+    if slope > CLIMBING_SLOPE:
+        return (f"the last eval interval carries {slope:.3g} of the total change per unit ln epoch, more "
+                f"than {CLIMBING_SLOPE}")
+    return "90% of the change is made only in the last eval interval"
 
 
 def timescale_line(ts: dict, last_epoch: int) -> str:
@@ -182,13 +194,13 @@ def timescale_line(ts: dict, last_epoch: int) -> str:
     head = (f"**Timescales** (epoch by which 90% of the change from epoch {ts['tau90_first_epoch']} to "
             f"{last_epoch} is made, interpolated in ln epoch): τ_recon (FVU) {_num(ts['tau90_recon'])}, "
             f"τ_MMCS {_num(ts['tau90_mmcs'])}; ")
-    if ts["recon_still_falling"]:
-        body = (f"FVU still falling at the last epoch (last-interval slope {ts['recon_last_slope']:.3g} of its "
-                f"total change per unit ln epoch > {CLIMBING_SLOPE}): no ratio.")
+    if np.isnan(ts["tau90_recon"]) or np.isnan(ts["tau90_mmcs"]):
+        body = "no ratio: FVU or MMCS shows no change (or no value) between the first and last eval epoch."
+    elif ts["recon_still_falling"]:
+        body = f"FVU still falling at the last epoch ({_why(ts['recon_last_slope'])}): no ratio."
     elif ts["mmcs_still_climbing"]:
-        body = (f"MMCS still climbing at the last epoch (last-interval slope {ts['mmcs_last_slope']:.3g} of its "
-                f"total rise per unit ln epoch, threshold {CLIMBING_SLOPE}, or 90% only reached at the last "
-                f"epoch): τ_MMCS/τ_recon > {_num(ts['tau90_ratio_lower_bound'])} (last epoch / τ_recon).")
+        body = (f"MMCS still climbing at the last epoch ({_why(ts['mmcs_last_slope'])}): τ_MMCS/τ_recon > "
+                f"{_num(ts['tau90_ratio_lower_bound'])} (last epoch / τ_recon).")
     else:
         ci = f" [{_num(ts['tau90_ratio_ci_low'])}, {_num(ts['tau90_ratio_ci_high'])}] (seed bootstrap, 95%)" \
             if np.isfinite(ts["tau90_ratio_ci_low"]) else " (no CI below 3 seeds)"

@@ -50,3 +50,21 @@ def test_audit_cascade_matches_a_direct_computation(smoke_runs):
 
 def test_audit_needs_two_exports(smoke_runs):
     assert audit_condition({1: RunDir(smoke_runs / "seed1")}).empty
+
+
+def test_every_report_carries_the_audit_cascade(smoke_runs, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    from sae_lab.analysis import build_report
+
+    runs = tmp_path / "runs"
+    shutil.copytree(smoke_runs, runs)
+    summary = build_report(runs, n_resamples=200, progress=False).read_text()
+    final = pd.read_csv(runs / "report" / "final.csv").iloc[0]
+    direct = audit_summary(audit_condition({s: RunDir(runs / f"seed{s}") for s in SEEDS}))
+    for key, value in direct.items():
+        assert final[key] == pytest.approx(value, rel=1e-6), key
+    assert "Held-out audit cascade of the exported SAEs (3 seed pairs, 2048 held-out tokens)" in summary
+    assert f"| {direct['audit_firing']:.4f} | {direct['audit_firing_null']:.4f} |" in summary
