@@ -11,6 +11,7 @@
       sae/seed{S}/sae_weights.safetensors
       logs/                                  logger output (csv / tensorboard / wandb)
       error.txt                              why the run failed (a sweep job that failed alone)
+      slurm.json                             SLURM job / array ids of each attempt (runs under SLURM)
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ class RunDir:
     def error_file(self) -> Path:
         """One file saying why the run failed; written instead of ending the sweep it belongs to."""
         return self.root / "error.txt"
+
+    @property
+    def slurm_json(self) -> Path:
+        """The SLURM job ids the run ran under, one entry per attempt (sae_lab.slurm)."""
+        return self.root / "slurm.json"
 
     def hydra_file(self, name: str) -> Path:
         """Hydra's job record: `config.yaml` (the task config as composed), `hydra.yaml`, `overrides.yaml`."""

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
 from sae_lab.config import ConfigError, validate
+from sae_lab.slurm import ensure_report_job, record_slurm_job
 
 # Run dirs of this process's jobs that failed (the sweep's exit code); SweepReport adds jobs that
 # failed in other processes (submitit), found by their error.txt.
@@ -52,6 +53,7 @@ def run_task(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run = RunDir(Path(hydra_cfg.runtime.output_dir))
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    ensure_report_job(hydra_cfg, multirun)  # SLURM sweeps: the report is written even if the submitter is gone
     try:
         from sae_lab.run_state import check_same_experiment
 
@@ -76,6 +78,7 @@ def run_task(cfg: DictConfig) -> None:
               f"{format_final(done)}")
         return
     write_hydra_record(run, cfg, hydra_cfg)
+    record_slurm_job(run)  # SLURM only: slurm.json, which job (and restart) trained this run
     print(f"Run dir: {run.root}", flush=True)
     _train(cfg, run, hydra_cfg, multirun)
 

@@ -40,6 +40,15 @@ def build_loggers(cfg: DictConfig, run: RunDir) -> list[Logger]:
     return [logger]
 
 
+def finish_loggers(loggers: list[Logger]) -> None:
+    """End each logger's run: sweep jobs share one process under Hydra's basic launcher, and a W&B run
+    left open would collect the next job's metrics too."""
+    for logger in loggers:
+        experiment = getattr(logger, "_experiment", None)  # only a run that was started
+        if experiment is not None and callable(getattr(experiment, "finish", None)):
+            experiment.finish()
+
+
 def check_login(node: DictConfig) -> None:
     """W&B online without credentials would fail mid-run (or wait on a prompt): say so before training."""
     if not str(node.get("_target_", "")).endswith("WandbLogger") or node.get("offline") \

@@ -27,7 +27,7 @@ from sae_lab.config import (
 from sae_lab.data import ActivationDataModule, cached_activations
 from sae_lab.devices import device_available
 from sae_lab.experiment_keys import condition_of
-from sae_lab.loggers import build_loggers
+from sae_lab.loggers import build_loggers, finish_loggers
 from sae_lab.run_state import RunInterrupted, check_same_experiment, finished_rows
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import SAEModule
@@ -115,5 +115,7 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         if trainer.interrupted:  # Lightning turns Ctrl-C into its own shutdown, then exit(1)
             raise RunInterrupted(run, trainer.current_epoch) from None
         raise
+    finally:
+        finish_loggers(loggers)
     export_members(run, sae, subject.name, hook)
     return evaluation.last
