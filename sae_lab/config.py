@@ -97,6 +97,7 @@ class TrainConfig:
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     layer: int | None = None  # null: the subject's default_layer
     d_sae: int = 1024
+    d_sae_over_erank: float | None = None  # set: d_sae = round(this × erank of the training activations)
     k: int = 32
     seed: int = 0
     data_seed: int = 0
@@ -160,7 +161,11 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
             raise ConfigError(sentence)
 
     need(merged.d_sae >= 1, f"d_sae must be an integer >= 1, got {merged.d_sae}.")
-    need(1 <= merged.k <= merged.d_sae, f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
+    ratio = merged.d_sae_over_erank  # k is checked against the d_sae it gives once the cache exists
+    need(ratio is None or (ratio > 0 and math.isfinite(ratio)),
+         f"d_sae_over_erank must be null or a positive number, got {ratio}.")
+    need(1 <= merged.k <= (merged.d_sae if ratio is None else math.inf),
+         f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
     subject = build_subject(merged.model)  # the subject reports its shape; constructors are cheap
     n_layers = subject.n_layers
     if merged.layer is None:

@@ -37,4 +37,4 @@ def record_failed_jobs(sweep_dir: Path) -> None:
     from sae_lab.artifacts import RunDir
     from sae_lab.job import FAILED_JOBS
 
-    FAILED_JOBS.update(str(p) for p in find_run_dirs(sweep_dir) if RunDir(p).error_file.is_file())
+    FAILED_JOBS.update(str(p.resolve()) for p in find_run_dirs(sweep_dir) if RunDir(p).error_file.is_file())

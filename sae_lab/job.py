@@ -15,7 +15,7 @@ from sae_lab.artifacts import RunDir, atomic_write_text
 from sae_lab.config import ConfigError, validate
 from sae_lab.slurm import ensure_report_job, record_slurm_job
 
-# Run dirs of this process's jobs that failed (the sweep's exit code); SweepReport adds jobs that
+# Run dirs (resolved paths) of this process's jobs that failed (the sweep's exit code); SweepReport adds jobs that
 # failed in other processes (submitit), found by their error.txt.
 FAILED_JOBS: set[str] = set()
 INTERRUPTED_EXIT = 130  # the shell's code for "stopped by SIGINT"
@@ -41,7 +41,7 @@ def resume_command(hydra_cfg: DictConfig, multirun: bool) -> str:
 def fail_job(run: RunDir, reason: str, detail: str | None = None) -> None:
     """Record a failed sweep job in its run dir (error.txt) and for the sweep's exit code."""
     atomic_write_text(run.error_file, reason.rstrip() + "\n" + (f"\n{detail}" if detail else ""))
-    FAILED_JOBS.add(str(run.root))
+    FAILED_JOBS.add(str(run.root.resolve()))
     print(f"error: {reason} (written to {run.error_file}; the sweep goes on)", file=sys.stderr)
 
 
@@ -58,13 +58,17 @@ def run_task(cfg: DictConfig) -> None:
         from sae_lab.run_state import check_same_experiment
 
         checked = validate(cfg)
+        if checked.d_sae_over_erank is not None:  # a resumed run keeps the d_sae it resolved the first time
+            from sae_lab.erank_sizing import adopt_recorded_d_sae
+
+            adopt_recorded_d_sae(run, checked)
         check_same_experiment(run, checked)  # before the record below could overwrite another run's
     except ConfigError as err:
         if not multirun:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
         if run.config.is_file():  # another experiment's dir: leave it exactly as it was
-            FAILED_JOBS.add(str(run.root))
+            FAILED_JOBS.add(str(run.root.resolve()))
             print(f"error: {err}", file=sys.stderr)
         else:
             write_hydra_record(run, cfg, hydra_cfg)

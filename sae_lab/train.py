@@ -26,6 +26,7 @@ from sae_lab.config import (
 )
 from sae_lab.data import ActivationDataModule, cached_activations
 from sae_lab.devices import device_available
+from sae_lab.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
 from sae_lab.experiment_keys import condition_of
 from sae_lab.loggers import build_loggers, finish_loggers
 from sae_lab.run_state import RunInterrupted, check_same_experiment, finished_rows
@@ -53,12 +54,14 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     quiet_lightning()
     run = RunDir(Path(run_dir))
     device = device_available(cfg.device)
+    adopt_recorded_d_sae(run, cfg)  # d_sae_over_erank: a resumed run keeps the d_sae it resolved
     check_same_experiment(run, cfg)  # before anything is written into a dir that holds another run
     done = finished_rows(run, cfg)
     if done is not None:
         print(f"{run.root} already finished its {cfg.budget.epochs} epochs; nothing to train. Its final metrics:")
         return done
-    atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
+    if cfg.d_sae_over_erank is None:  # else written once d_sae is known (below)
+        atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
 
     subject = build_subject(cfg.model, device=device)
     hook = subject.hook_name(cfg.layer)
@@ -67,13 +70,16 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
     except ValueError as err:  # the architectures' messages are one sentence naming the key
         raise ConfigError(str(err)) from None
-    loggers = build_loggers(cfg, run)
     budget = int(cfg.memory_budget_gb * 2**30)
     try:  # token data problems (too few tokens, an unloadable data set) are one sentence each
         train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir), dtype=cfg.cache_dtype,
                                                    memory_budget=budget)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    if resolve_d_sae(cfg, train_acts) is not None:  # the SAE above only checked the options
+        atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
+        sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
+    loggers = build_loggers(cfg, run)
     data = ActivationDataModule(train_acts, eval_acts, cfg.batch_size, cfg.data_seed, device=device,
                                 memory_budget=budget)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,

@@ -26,8 +26,13 @@ def test_every_yaml_file_is_a_choice_that_composes():
             continue
         offline = ["logger.offline=true"] if path.stem == "wandb" else []  # no W&B login here
         cfg = _cfg(f"{group}={path.stem}", *offline)  # experiment is a defaults entry: no "+"
-        if group != "model":  # models are instantiated (or refused) in the test below
+        if group == "model":  # models are instantiated (or refused) in the test below
+            continue
+        try:
             validate(cfg)
+        except ConfigError as err:  # Pythia presets compose, but their weights are not on this offline machine
+            assert str(cfg.model.get("name", "")).startswith("EleutherAI/"), (path, err)
+            assert "not in the local Hugging Face cache" in str(err), (path, err)
 
 
 @pytest.mark.parametrize("launcher", group_choices("hydra/launcher"))

@@ -12,6 +12,7 @@ from sae_lab.analysis.audit import audit_condition, audit_summary, audit_table
 from sae_lab.analysis.conditions import Condition, group_conditions
 from sae_lab.analysis.figures import matched_cosine_histogram, seed_heatmap, timescale_plot
 from sae_lab.analysis.kstar import kstar_rows, kstar_table
+from sae_lab.analysis.lm_tables import lm_sections
 from sae_lab.analysis.pairwise import (
     final_statistics,
     matched_cosines,
@@ -95,6 +96,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     records = load_runs(root)
     conditions = group_conditions(records)
     sections, trajectories, epoch_rows, pair_frames, finals, failures = [], {}, [], [], [], []
+    pairs_of: dict[str, pd.DataFrame] = {}  # condition -> its pair rows (the cross-condition tables)
     for cond in tqdm(conditions, desc="report", unit="condition", disable=not progress):
         try:
             rows, pairs, stats, timescale = _analyse(cond, out, n_resamples)
@@ -108,6 +110,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
             audit, audit_lines = _audit(cond)
             extra += audit_lines
             pair_frames.append(pairs)
+            pairs_of[cond.name] = pairs
             finals.append({**final_row(cond, rows, pairs, stats),
                            **({} if timescale is None or "failed" in timescale else timescale), **audit})
         sections.append(condition_table(cond, rows, stats, extra))
@@ -129,6 +132,10 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         write_csv(out / "kstar.csv", kstar)
         lines += ["## k*(t): the smallest k reaching CE_rec ≥ t (final epoch, mean over seeds, linear "
                   "interpolation on the k grid)", "", kstar_table(kstar), ""]
+    try:
+        lines += lm_sections(conditions, trajectories, pairs_of, out)
+    except Exception as err:  # noqa: BLE001 - as above: the other tables still get written
+        lines += [f"Tables 3/4 could not be built ({type(err).__name__}: {err}).", ""]
     summary = "\n".join(lines + ["## Conditions", ""] + ["\n\n".join(sections)]) + "\n"
     atomic_write_text(out / "summary.md", summary)
     return out / "summary.md"
