@@ -10,7 +10,7 @@ import pandas as pd
 
 from sae_lab.analysis.runs import RunRecord
 from sae_lab.artifacts import RunDir
-from sae_lab.experiment_keys import condition_of
+from sae_lab.experiment_keys import condition_of, flat_keys
 
 
 @dataclass
@@ -23,16 +23,6 @@ class Condition:
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     duplicates: list[str] = field(default_factory=list)
     resampling_epochs: set[int] = field(default_factory=set)  # dead-feature resampling events
-
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def group_conditions(records: list[RunRecord]) -> list[Condition]:
@@ -60,7 +50,7 @@ def group_conditions(records: list[RunRecord]) -> list[Condition]:
         if parts.get(key):
             group.metrics = pd.concat(parts[key], ignore_index=True)
     conditions = list(groups.values())
-    flat = [_flatten(c.config) for c in conditions]
+    flat = [flat_keys(c.config) for c in conditions]
     keys = _naming_keys(flat)
     for c, f in zip(conditions, flat, strict=True):
         c.name = ", ".join(f"{_ALIASES.get(k, k)}={f.get(k)}" for k in keys) or "all runs"
