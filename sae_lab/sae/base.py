@@ -69,6 +69,8 @@ class MemberSAE(nn.Module):
     """
 
     architecture: ClassVar[str] = "base"       # set by sae_lab.sae.registry.register
+    # The SAELens inference architecture the export declares (its `architecture` in cfg.json).
+    saelens_architecture: ClassVar[str] = "standard"
     config_class: ClassVar[type[SAEConfig]] = SAEConfig
     uses_k: ClassVar[bool] = False             # reads the top-level `k`
     # Decoder rows are renormalised after every step (TopK family); penalty-based SAEs instead
@@ -231,11 +233,19 @@ class MemberSAE(nn.Module):
         """Per-feature state beyond the weights (none here)."""
 
     def member_state(self, member: int) -> dict[str, torch.Tensor]:
-        """One member's weights in SAELens layout (W_enc [d_model, d_sae], W_dec [d_sae, d_model])
-        plus any per-member parameters or buffers of the architecture (thresholds)."""
-        state = {name: t[member].detach() for name, t in self.state_dict().items()}
-        state["W_enc"] = self.encoder_weight[member].detach().contiguous()
-        return state
+        """One member's inference weights in SAELens layout (W_enc [d_model, d_sae], W_dec [d_sae, d_model],
+        b_enc, b_dec); architectures add what their SAELens class loads (threshold). SAELens loads
+        strictly, so training-only state (step counters) stays in the checkpoint."""
+        return {"W_enc": self.encoder_weight[member].detach().contiguous(), "W_dec": self.W_dec[member].detach(),
+                "b_enc": self.b_enc[member].detach(), "b_dec": self.b_dec[member].detach()}
+
+    @torch.no_grad()
+    def load_member_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Inverse of `member_state` for a single-member SAE (what `load_member` calls)."""
+        if not self.tied:  # SAELens [d_in, d_sae] -> sae_lab's feature-major [d_sae, d_in]
+            self.W_enc.copy_(state["W_enc"].T[None])
+        for name in ("W_dec", "b_enc", "b_dec"):
+            getattr(self, name).copy_(state[name][None])
 
     def export_cfg(self) -> dict[str, Any]:
         """The architecture's keys for cfg.json: its config, plus k where it reads k."""

@@ -26,6 +26,9 @@ class BatchTopKConfig(SAEConfig):
 class BatchTopKSAE(MemberSAE):
     """k (top-level key) activations per token on average over the batch."""
 
+    # SAELens saves a trained BatchTopK as JumpReLU: at inference every feature is cut at the
+    # learned threshold, so the export repeats it per feature (as sae_lens's BatchTopK does).
+    saelens_architecture = "jumprelu"
     uses_k = True
     support_certificate = True
 
@@ -71,3 +74,18 @@ class BatchTopKSAE(MemberSAE):
         # must clear it on its own input, or it stays dead at every eval.
         level = torch.maximum(torch.as_tensor(level, device=self.threshold.device), 2 * self.threshold[member])
         super().reinit_features(member, indices, inputs, level, optimizer)
+
+    def member_state(self, member: int) -> dict[str, torch.Tensor]:
+        state = super().member_state(member)
+        state["threshold"] = self.threshold[member].detach().expand(self.d_sae).clone()
+        return state
+
+    @torch.no_grad()
+    def load_member_state(self, state: dict[str, torch.Tensor]) -> None:
+        super().load_member_state(state)
+        theta = state["threshold"].reshape(-1)  # [d_sae]; exports before the SAELens layout held one number
+        if not torch.equal(theta, theta[:1].expand_as(theta)):
+            raise ValueError("a batchtopk export has one threshold for all features; this one has several.")
+        self.threshold.copy_(theta[:1])
+        # The step count is training state; only "ever updated" matters (the EMA's first step).
+        self.threshold_steps.copy_((theta[:1] > 0).long())

@@ -61,6 +61,8 @@ class _Step(torch.autograd.Function):
 
 @register("jumprelu", JumpReLUConfig)
 class JumpReLUSAE(MemberSAE):
+    saelens_architecture = "jumprelu"
+
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
                  cfg: JumpReLUConfig | None = None, **options: Any) -> None:
         super().__init__(d_model, d_sae, member_seeds, k=k, cfg=cfg, **options)
@@ -102,3 +104,21 @@ class JumpReLUSAE(MemberSAE):
         state = super().member_state(member)
         state["threshold"] = self.threshold[member].detach()  # SAELens's JumpReLU key
         return state
+
+    @torch.no_grad()
+    def load_member_state(self, state: dict[str, torch.Tensor]) -> None:
+        super().load_member_state(state)
+        self.log_threshold.copy_(exact_log(state["threshold"].to(self.log_threshold))[None])
+
+
+def exact_log(theta: torch.Tensor, max_steps: int = 8) -> torch.Tensor:
+    """log θ nudged by ulps until exp() gives back θ bit for bit: the export stores θ = exp(log θ),
+    and a reload one ulp off would move features that sit exactly on their threshold."""
+    log = theta.log()
+    for _ in range(max_steps):
+        back = log.exp()
+        if torch.equal(back, theta):
+            break
+        step = torch.where(back < theta, torch.full_like(log, float("inf")), torch.full_like(log, -float("inf")))
+        log = torch.where(back == theta, log, torch.nextafter(log, step))
+    return log

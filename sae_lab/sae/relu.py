@@ -21,6 +21,7 @@ class ReLUConfig(SAEConfig):
 
 @register("relu", ReLUConfig)
 class ReLUSAE(MemberSAE):
+    saelens_architecture = "standard"
     unit_norm_decoder = False
 
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,

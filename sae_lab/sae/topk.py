@@ -25,6 +25,7 @@ class TopKConfig(SAEConfig):
 class TopKSAE(MemberSAE):
     """k is the top-level `k` key."""
 
+    saelens_architecture = "topk"
     uses_k = True
     support_certificate = True
 
