@@ -163,14 +163,20 @@ def prevalidate(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     from sae_lab.config import validate
 
     overrides = [argv[i] for i in overrides_in(argv) if not argv[i].lstrip("+~").startswith("hydra")]
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            cfg = compose("train", overrides=overrides, return_hydra_config=True)
+            cfg = compose("train", overrides=[o for o in overrides if o not in sweeps], return_hydra_config=True)
     except Exception as err:  # noqa: BLE001 - Hydra's composition errors: one sentence, not a dump
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ConfigError(f"The config could not be composed: {first}".rstrip(".") + ".") from None
     if cfg.hydra.mode is not None and str(cfg.hydra.mode).endswith("MULTIRUN"):
-        return  # an experiment preset that sweeps
+        return  # an experiment preset that sweeps: each job checks its own config
+    if sweeps:
+        raise ConfigError(f"{sweeps[0]} lists several values; add -m to run one job per value.")
     from omegaconf import open_dict
 
     with open_dict(cfg):

@@ -55,6 +55,7 @@ def test_help_and_refusals_import_neither_lightning_nor_transformer_lens(tmp_pat
 
 @pytest.mark.parametrize("override, sentence", [
     ("k=5000", "error: k must be between 1 and d_sae=1024, got 5000."),
+    ("seed=1,2", "error: seed=1,2 lists several values; add -m to run one job per value."),
     ("device=mps", "error: device=mps was asked for but this PyTorch has no usable MPS backend (Apple GPUs only); "
                    "use device=cpu or device=auto."),
     ("device=tpu", "error: device must be cpu, auto, cuda, cuda:N or mps, got 'tpu'."),
