@@ -8,11 +8,20 @@ from tests.conftest import run_train
 pytestmark = pytest.mark.slow
 TINY = ["budget=smoke", "budget.epochs=2", "budget.eval_schedule=every", "d_sae=64", "k=4", "seed=1,2",
         "progress=false", "resample.every_epochs=1"]
+EXTRA = {"figure1_auxk": ["sae.aux_k=16"]}  # the preset's 256 exceeds the tiny d_sae
 
 
-@pytest.mark.parametrize("experiment", group_choices("experiment"))
+# Presets on Pythia need its weights from the Hub, which this machine cannot reach: test_lm_tables.py checks
+# that they fail with the subject's one sentence, and runs table4's protocol (table4_scaled) on a local model.
+HUB_ONLY = {"table3", "table4"}
+
+
+@pytest.mark.parametrize("experiment", [
+    pytest.param(e, marks=pytest.mark.skip(reason="needs Pythia weights from the Hugging Face Hub"))
+    if e in HUB_ONLY else e for e in group_choices("experiment")])
 def test_preset_runs_into_a_report(experiment, tmp_path, cache_dir):
-    proc = run_train(f"+experiment={experiment}", *TINY, f"cache_dir={cache_dir}", f"hydra.sweep.dir={tmp_path}")
+    proc = run_train(f"+experiment={experiment}", *TINY, *EXTRA.get(experiment, []), f"cache_dir={cache_dir}",
+                     f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = (tmp_path / "report" / "summary.md").read_text()
     jobs = [p for p in tmp_path.iterdir() if p.name.startswith("job")]
