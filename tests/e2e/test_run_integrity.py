@@ -73,8 +73,11 @@ def test_resuming_another_experiment_is_refused_and_a_finished_run_is_left_alone
 def test_ctrl_c_says_how_to_resume_and_resuming_keeps_the_logs(tmp_path, cache_dir):
     args = [sys.executable, "train.py", "budget=smoke", "budget.epochs=30", "budget.checkpoint_every=1",
             "progress=false", "behaviour.enabled=false", f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path}"]
+    # SIG_DFL in the child: a test run started in the background (nohup, `&`) inherits SIGINT ignored,
+    # and Python would keep ignoring it instead of raising KeyboardInterrupt.
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+                            env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run = RunDir(tmp_path)
     deadline = time.time() + 300
     while not run.last_checkpoint.is_file() and proc.poll() is None and time.time() < deadline:
