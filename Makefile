@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 
 .PHONY: install demo test lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick \
 	reproduce-figure1 reproduce-figure1-quick reproduce-figure1-auxk reproduce-20seed \
-	reproduce-table3 reproduce-table4
+	reproduce-table3 reproduce-table4 reproduce-proxy-gap
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(PY) train.py -m seed=1..5 budget=short
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -62,8 +62,9 @@ reproduce-20seed: $(STAMP)
 ifeq ($(MODEL),mod113)
 K ?= 4
 endif
-TABLE4_SUBJECT = model=$(MODEL) $(if $(LAYER),layer=$(LAYER)) $(if $(K),k=$(K)) \
-	$(if $(MODEL_NAME),model.name=$(MODEL_NAME)) $(if $(DATASET),model.data.dataset=$(DATASET))
+SUBJECT = model=$(MODEL) $(if $(LAYER),layer=$(LAYER)) $(if $(MODEL_NAME),model.name=$(MODEL_NAME)) \
+	$(if $(DATASET),model.data.dataset=$(DATASET))
+TABLE4_SUBJECT = $(SUBJECT) $(if $(K),k=$(K))
 
 reproduce-table4: $(STAMP)
 	$(PY) train.py $(if $(MODEL),experiment=table4_scaled $(TABLE4_SUBJECT),experiment=table4)
@@ -73,7 +74,34 @@ reproduce-table4: $(STAMP)
 ifndef TABLE3_DIR  # fixed once (:=), so the three sweeps share it
 TABLE3_DIR := outputs/experiments/table3/$(shell date +%Y-%m-%d_%H-%M-%S)
 endif
+# MODEL=<model choice> LAYER=<l,l,...> [MODEL_NAME=<local dir>] [DATASET=<local dataset dir>]: one sweep of that
+# subject's layers instead (run it again with the same TABLE3_DIR for another model); ARGS=<more overrides>.
 reproduce-table3: $(STAMP)
-	$(PY) train.py -m experiment=table3 model=pythia-70m layer=0 hydra.sweep.dir=$(TABLE3_DIR)
-	$(PY) train.py -m experiment=table3 model=pythia-160m layer=1,10 hydra.sweep.dir=$(TABLE3_DIR)
-	$(PY) train.py -m experiment=table3 model=pythia-410m layer=2,21 hydra.sweep.dir=$(TABLE3_DIR)
+ifdef MODEL
+	$(PY) train.py -m experiment=table3 $(SUBJECT) $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
+else
+	$(PY) train.py -m experiment=table3 model=pythia-70m layer=0 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
+	$(PY) train.py -m experiment=table3 model=pythia-160m layer=1,10 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
+	$(PY) train.py -m experiment=table3 model=pythia-410m layer=2,21 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
+endif
+
+# The proxy-gap study. No MODEL: Pythia-70M and -410M at early/mid/late depth (the preset's 36 runs), then
+# Pythia-160M at mid depth, into one dir. MODEL=<model choice> LAYER=<l,l,...> [MODEL_NAME=<local dir>]
+# [DATASET=<local text dataset>] [KS=<k,k,...>]: the same sweep on that subject's layers (depth=null); run it
+# again with the same PROXY_GAP_DIR for a second model: the report, rebuilt after each sweep, compares the
+# models layer by layer. TOKENS=<n> sets the token budget per SAE; ARGS=<more overrides>.
+ifndef PROXY_GAP_DIR
+PROXY_GAP_DIR := outputs/experiments/proxy_gap/$(shell date +%Y-%m-%d_%H-%M-%S)
+endif
+# mod113 has no token data (model.data), and a local DATASET is text, not the Pile's pre-tokenised ids.
+PROXY_GAP_SUBJECT = $(SUBJECT) depth=null $(if $(filter mod113,$(MODEL)),~model.data) \
+	$(if $(DATASET),model.data.tokens_column=null)
+PROXY_GAP_ARGS = $(if $(KS),k=$(KS)) $(if $(TOKENS),model.data.n_train_vectors=$(TOKENS)) $(ARGS) \
+	hydra.sweep.dir=$(PROXY_GAP_DIR)
+reproduce-proxy-gap: $(STAMP)
+ifdef MODEL
+	$(PY) train.py -m experiment=proxy_gap $(PROXY_GAP_SUBJECT) $(PROXY_GAP_ARGS)
+else
+	$(PY) train.py -m experiment=proxy_gap $(PROXY_GAP_ARGS)
+	$(PY) train.py -m experiment=proxy_gap model=pythia-160m depth=mid $(PROXY_GAP_ARGS)
+endif

@@ -98,6 +98,9 @@ class TrainConfig:
     layer: int | None = None  # null: the subject's default_layer
     d_sae: int = 1024
     d_sae_over_erank: float | None = None  # set: d_sae = round(this × erank of the training activations)
+    d_sae_over_d_model: float | None = None  # set: d_sae = round(this × the subject's d_model), in validate
+    depth: str | None = None  # a depth regime label (early, mid, late): layer = depth_layers[model.name][depth]
+    depth_layers: dict[str, dict[str, int]] = field(default_factory=dict)  # model.name -> {depth: layer}
     k: int = 32
     seed: int = 0
     data_seed: int = 0
@@ -164,10 +167,13 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     ratio = merged.d_sae_over_erank  # k is checked against the d_sae it gives once the cache exists
     need(ratio is None or (ratio > 0 and math.isfinite(ratio)),
          f"d_sae_over_erank must be null or a positive number, got {ratio}.")
-    need(1 <= merged.k <= (merged.d_sae if ratio is None else math.inf),
+    sized = ratio is not None or merged.d_sae_over_d_model is not None  # d_sae is not known yet
+    need(1 <= merged.k <= (math.inf if sized else merged.d_sae),
          f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
     subject = build_subject(merged.model)  # the subject reports its shape; constructors are cheap
     n_layers = subject.n_layers
+    from sae_lab.subject_keys import resolve_subject_keys
+    resolve_subject_keys(merged, subject)  # d_sae_over_d_model and depth: keys that need the subject's shape
     if merged.layer is None:
         merged.layer = int(getattr(subject, "default_layer", n_layers - 1))
     need(0 <= merged.layer < n_layers,

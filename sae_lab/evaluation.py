@@ -11,7 +11,16 @@ from typing import NamedTuple
 import torch
 
 from sae_lab.metrics import active_per_token, firing_counts, firing_counts_sparse, reconstruction_metrics
+from sae_lab.metrics.consistency import self_consistency
+from sae_lab.metrics.ground_truth import (
+    aligned_latents,
+    dictionary_recovery,
+    latent_recovery_error,
+    match_to_truth,
+    spearman,
+)
 from sae_lab.metrics.spectrum import rate_proxy_bits
+from sae_lab.models.protocol import GroundTruth
 from sae_lab.sae.base import MemberSAE
 
 
@@ -50,3 +59,29 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096) ->
     metrics["rate_proxy"] = torch.tensor([rate_proxy_bits(float(metrics["l0"][e]), counts[e])
                                           for e in range(sae.n_members)])
     return EvalResult(metrics, counts)
+
+
+@torch.no_grad()
+def ground_truth_columns(sae: MemberSAE, x: torch.Tensor, truth: GroundTruth, chunk_size: int = 4096
+                         ) -> dict[str, torch.Tensor]:
+    """Recovery of the truth by every member on the eval set x [N, d_model] (rows aligned with
+    truth.latents): dictionary recovery, the mean latent recovery error after matching, and the Spearman
+    correlation of each sample's certificate with its latent error. One [E] tensor per column."""
+    decoder = sae.decoder().cpu()
+    matchings = [match_to_truth(decoder[e], truth.dictionary) for e in range(sae.n_members)]
+    rows = [dictionary_recovery(decoder[e], truth.dictionary) for e in range(sae.n_members)]
+    errors, certs = [[] for _ in matchings], []
+    chunk_size = max(256, chunk_size // sae.n_members)
+    for start in range(0, len(x), chunk_size):
+        chunk, latents = x[start:start + chunk_size], truth.latents[start:start + chunk_size]
+        z = sae.encode(chunk)
+        x_t = sae.consistency_codes(z)
+        # per-sample certificate: the mean over a one-sample axis is that sample's value
+        certs.append(self_consistency(z[..., None, :], x_t[..., None, :], sae.support_certificate).cpu())
+        for e, matching in enumerate(matchings):
+            errors[e].append(latent_recovery_error(aligned_latents(z[e].cpu(), matching), latents))
+    cert = torch.cat(certs, 1)
+    for e, row in enumerate(rows):
+        error = torch.cat(errors[e])
+        row.update(gt_latent_error=float(error.mean()), gt_cert_spearman=spearman(cert[e], error))
+    return {name: torch.tensor([row[name] for row in rows]) for name in rows[0]}

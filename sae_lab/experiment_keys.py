@@ -47,6 +47,16 @@ def safe_dir_name(override_dirname: str, limit: int = 160) -> str:
     return name.encode()[:limit].decode(errors="ignore") + "~" + hashlib.sha256(name.encode()).hexdigest()[:8]
 
 
+def condition_label(override_dirname: str, architecture: str = "") -> str:
+    """A run's condition as a short name for dashboards: its job dir name (safe_dir_name) without the
+    seed, led by `sae=<architecture>` when the overrides do not pick it, e.g. `sae=topk,k=32`."""
+    items = [item for item in safe_dir_name(override_dirname).split(",")
+             if item and item.split("=", 1)[0].lstrip("+~") != "seed"]
+    if architecture and not any(item.split("=", 1)[0].lstrip("+~") == "sae" for item in items):
+        items.insert(0, f"sae={architecture}")
+    return ",".join(items)
+
+
 def flat_keys(node: dict, prefix: str = "") -> dict:
     """A nested config dict as {dotted key: value}."""
     out = {}

@@ -88,6 +88,7 @@ def run_task(cfg: DictConfig) -> None:
 
 
 def _train(cfg: DictConfig, run: RunDir, hydra_cfg: DictConfig, multirun: bool) -> None:
+    from sae_lab.callbacks.preemption import RunPreempted
     from sae_lab.run_state import RunInterrupted, format_final
     from sae_lab.sae.module import NonFiniteLossError
     from sae_lab.train import train
@@ -97,6 +98,9 @@ def _train(cfg: DictConfig, run: RunDir, hydra_cfg: DictConfig, multirun: bool) 
     except RunInterrupted as stop:
         print(f"{stop} Resume with: {resume_command(hydra_cfg, multirun)}", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT)
+    except RunPreempted as stop:  # the whole sweep process stops, as the signal asked; 128 + N like the shell
+        print(f"{stop} Resume with: {resume_command(hydra_cfg, multirun)}", file=sys.stderr)
+        sys.exit(128 + stop.signum)
     except (ConfigError, NonFiniteLossError) as err:
         if not multirun:
             print(f"error: {err}", file=sys.stderr)

@@ -25,7 +25,7 @@ def build_loggers(cfg: DictConfig, run: RunDir) -> list[Logger]:
     node = cfg.logger
     check_login(node)
     extra = {"save_dir": str(run.logs_dir)}
-    if "name" in node and node.name is None:  # a null run name means the run dir's name
+    if "name" in node and node.name is None and not _names_itself(node):  # null: the run dir's name
         extra["name"] = run.root.name
     if "version" in node and node.version is not None:
         extra["version"] = fresh_version(run.logs_dir / str(node.get("name") or ""), str(node.version))
@@ -40,10 +40,23 @@ def build_loggers(cfg: DictConfig, run: RunDir) -> list[Logger]:
     return [logger]
 
 
+def _names_itself(node: DictConfig) -> bool:
+    """The logger class gives a null `name` its own meaning (WandbSeedLogger: condition + seed)."""
+    from hydra.utils import get_class
+
+    try:
+        return bool(getattr(get_class(str(node.get("_target_"))), "NAMES_ITSELF", False))
+    except Exception:  # noqa: BLE001 - an unknown _target_ fails with its sentence in instantiate below
+        return False
+
+
 def finish_loggers(loggers: list[Logger]) -> None:
     """End each logger's run: sweep jobs share one process under Hydra's basic launcher, and a W&B run
     left open would collect the next job's metrics too."""
     for logger in loggers:
+        if callable(getattr(logger, "finish", None)):  # WandbSeedLogger: one run per member
+            logger.finish()
+            continue
         experiment = getattr(logger, "_experiment", None)  # only a run that was started
         if experiment is not None and callable(getattr(experiment, "finish", None)):
             experiment.finish()
@@ -51,7 +64,7 @@ def finish_loggers(loggers: list[Logger]) -> None:
 
 def check_login(node: DictConfig) -> None:
     """W&B online without credentials would fail mid-run (or wait on a prompt): say so before training."""
-    if not str(node.get("_target_", "")).endswith("WandbLogger") or node.get("offline") \
+    if "wandb" not in str(node.get("_target_", "")).lower() or node.get("offline") \
             or os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
         return
     netrc = Path(os.environ.get("NETRC", Path.home() / ".netrc"))

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from sae_lab.artifacts import RunDir, atomic_write_text
 from sae_lab.behaviour import PatchedCE
 from sae_lab.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCallback, LastCheckpoint
+from sae_lab.callbacks.preemption import PreemptionCheckpoint
 from sae_lab.config import (
     ConfigError,
     behaviour_epochs,
@@ -41,6 +42,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     # On any machine with SLURM's client installed; sae_lab's jobs do not run under srun.
     warnings.filterwarnings("ignore", message=".*The `srun` command is available.*")
+    # Learners without gradients (DB-KSVD) have no optimizer on purpose.
+    warnings.filterwarnings("ignore", message=".*returned `None`, this fit will run with no optimizer.*")
 
 
 def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None,
@@ -68,6 +71,12 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     try:  # before the activation cache: a bad option must not cost a cache build
         sae_class, sae_cfg = architecture_config(OmegaConf.to_container(cfg.sae))
         sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
+        if not sae.trains_by_gradient and cfg.consistency.weight > 0:
+            raise ValueError(f"consistency.weight must be 0 for sae={sae.architecture}, which learns without a "
+                             f"loss to add it to (got {cfg.consistency.weight}).")
+        if getattr(sae_cfg, "known_fraction", 0) and not hasattr(subject, "ground_truth"):
+            raise ValueError(f"sae.known_fraction needs a subject with a known dictionary (model=synthetic); "
+                             f"model={subject.name} has none.")
     except ValueError as err:  # the architectures' messages are one sentence naming the key
         raise ConfigError(str(err)) from None
     budget = int(cfg.memory_budget_gb * 2**30)
@@ -80,18 +89,26 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
         sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
     loggers = build_loggers(cfg, run)
-    data = ActivationDataModule(train_acts, eval_acts, cfg.batch_size, cfg.data_seed, device=device,
-                                memory_budget=budget)
+    data = ActivationDataModule(train_acts, eval_acts, sae.data_batch_size(cfg.batch_size, len(train_acts)),
+                                cfg.data_seed, device=device, memory_budget=budget)
+    truth = getattr(subject, "ground_truth", lambda: None)()  # the true dictionary and latents, if known
+    if getattr(sae.cfg, "known_fraction", 0):
+        sae.start_from_truth(truth.dictionary)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
                        consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end,
                        nan_check_every=cfg.trainer.nan_check_every, log_every=cfg.trainer.loss_log_every)
     agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
     behaviour = None
-    if cfg.behaviour.enabled:
+    no_behaviour = getattr(subject, "no_behaviour", None)  # a subject without a network says why
+    if cfg.behaviour.enabled and no_behaviour:
+        print(f"Behaviour (patched CE) is skipped: {no_behaviour}.")
+    elif cfg.behaviour.enabled:
         held_out = subject.eval_dataset()[:cfg.behaviour.max_sequences]
         behaviour = PatchedCE(subject, hook, held_out, batch_size=cfg.behaviour.batch_size)
     evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement, behaviour=behaviour,
-                              behaviour_epochs=behaviour_epochs(cfg), behaviour_resamples=cfg.behaviour.n_resamples)
+                              behaviour_epochs=behaviour_epochs(cfg), behaviour_resamples=cfg.behaviour.n_resamples,
+                              truth=truth)
+    preemption = PreemptionCheckpoint(run)
     trainer = L.Trainer(
         max_epochs=cfg.budget.epochs,
         accelerator=cfg.trainer.accelerator or ("gpu" if device.startswith("cuda") else "cpu"),
@@ -102,7 +119,8 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         # The resampler runs before the evaluation, so an eval epoch shows the state after an event.
         callbacks=[DeadFeatureResampler(run, cfg.resample.every_epochs, cfg.resample.pool, cfg.resample.pool_size,
                                         cfg.data_seed, cfg.resample.stop_after_epoch),
-                   evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), *(callbacks or [])],
+                   evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), preemption,
+                   *(callbacks or [])],
         # sae_lab writes its own checkpoint (LastCheckpoint) and has no validation loop.
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -118,7 +136,8 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     try:
         trainer.fit(module, datamodule=data, ckpt_path=resume)
     except SystemExit:
-        if trainer.interrupted:  # Lightning turns Ctrl-C into its own shutdown, then exit(1)
+        # Lightning turns Ctrl-C into exit(1); submitit's requeue after a preemption checkpoint exits too.
+        if trainer.interrupted and preemption.stopped_by is None:  # Lightning's exit(1) after Ctrl-C
             raise RunInterrupted(run, trainer.current_epoch) from None
         raise
     finally:

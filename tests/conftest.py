@@ -17,9 +17,10 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-def run_train(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    """`python train.py ARGS` from the repo root, as a user runs it."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "disabled"}
+def run_train(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python train.py ARGS` from the repo root, as a user runs it; `env` adds to (or overrides) the
+    environment, e.g. WANDB_MODE=offline where a test reads W&B's files."""
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "disabled", **(env or {})}
     return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=env)
 

@@ -2,7 +2,8 @@
 
 - `tiny_tokenizer()`: a word-level PreTrainedTokenizerFast over WORDS, BOS = EOS = "<|endoftext|>" (id 0).
 - `save_tiny_lm(path, arch)`: a random GPT-NeoX ("gpt_neox") or GPT-2 ("gpt2") causal LM (hidden 32, 2 layers,
-  4 heads, vocab 200, context 64) and the tokenizer, written with `save_pretrained` into `path`.
+  4 heads, vocab 200, context 64) and the tokenizer, written with `save_pretrained` into `path`; `hidden=`
+  gives another width (a multiple of 4), e.g. a "larger" model for cross-scale tables.
 - `save_tiny_text_dataset(path, n_texts)`: a `datasets.Dataset` with a "text" column, written with `save_to_disk`.
 
 Use them from session-scoped fixtures, e.g.
@@ -46,29 +47,29 @@ def tiny_tokenizer():
                                    pad_token=BOS, model_max_length=N_CTX)
 
 
-def tiny_config(arch: str):
+def tiny_config(arch: str, hidden: int = HIDDEN):
     """The transformers config of a tiny random causal LM, `arch` in {"gpt_neox", "gpt2"}."""
     from transformers import GPT2Config, GPTNeoXConfig
 
     if arch == "gpt_neox":
-        return GPTNeoXConfig(vocab_size=VOCAB_SIZE, hidden_size=HIDDEN, num_hidden_layers=N_LAYERS,
-                             num_attention_heads=N_HEADS, intermediate_size=4 * HIDDEN,
+        return GPTNeoXConfig(vocab_size=VOCAB_SIZE, hidden_size=hidden, num_hidden_layers=N_LAYERS,
+                             num_attention_heads=N_HEADS, intermediate_size=4 * hidden,
                              max_position_embeddings=N_CTX, rotary_pct=0.25, bos_token_id=0, eos_token_id=0,
                              pad_token_id=0, tie_word_embeddings=False)
     if arch == "gpt2":
-        return GPT2Config(vocab_size=VOCAB_SIZE, n_embd=HIDDEN, n_layer=N_LAYERS, n_head=N_HEADS, n_positions=N_CTX,
+        return GPT2Config(vocab_size=VOCAB_SIZE, n_embd=hidden, n_layer=N_LAYERS, n_head=N_HEADS, n_positions=N_CTX,
                           n_ctx=N_CTX, bos_token_id=0, eos_token_id=0, pad_token_id=0)
     raise ValueError(f"arch={arch!r} is not a tiny test architecture; use gpt_neox or gpt2.")
 
 
-def save_tiny_lm(path: str | Path, arch: str = "gpt_neox", seed: int = 0) -> Path:
+def save_tiny_lm(path: str | Path, arch: str = "gpt_neox", seed: int = 0, hidden: int = HIDDEN) -> Path:
     """Write a random tiny causal LM of `arch` and its tokenizer to `path` (save_pretrained); return the path."""
     import torch
     from transformers import AutoModelForCausalLM
 
     path = Path(path)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(tiny_config(arch))
+    model = AutoModelForCausalLM.from_config(tiny_config(arch, hidden))
     with torch.no_grad():  # larger-than-default weights so layers change the residual stream visibly
         for p in model.parameters():
             if p.dim() >= 2:

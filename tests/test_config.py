@@ -35,7 +35,7 @@ def test_bad_values_give_one_sentence(override, sentence):
 
 
 def test_unknown_choices_and_keys():
-    allowed = "batchtopk, jumprelu, matryoshka, relu, topk"
+    allowed = "batchtopk, jumprelu, ksvd, matryoshka, relu, topk"
     with pytest.raises(ConfigError, match=rf"^sae=foo is not a known choice; allowed: {allowed}\.$"):
         check_overrides(["sae=foo"])
     with pytest.raises(ConfigError,

@@ -51,10 +51,46 @@ def run_config(path: Path) -> dict:
 
 
 def history(path: Path) -> list[dict]:
-    """Every history row (wandb.log call) as {key: value}."""
+    """Every history row (wandb.log call) as {key: value}. wandb stores a logged object (a Table, an
+    Image) as one item per field under nested_key [key, field, ...]; they are put back into one dict."""
     rows = []
     for rec in records(path):
-        if rec.WhichOneof("record_type") == "history":
-            items = rec.history.item
-            rows.append({item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in items})
+        if rec.WhichOneof("record_type") != "history":
+            continue
+        row: dict = {}
+        for item in rec.history.item:
+            keys = [item.key] if item.key else list(item.nested_key)
+            node = row
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = json.loads(item.value_json)
+        rows.append(row)
     return rows
+
+
+def offline_runs(root: Path) -> list[Path]:
+    """Every offline run's .wandb file under `root` (wandb writes <dir>/wandb/offline-run-*/run-*.wandb)."""
+    return sorted(Path(root).rglob("offline-run-*/run-*.wandb"))
+
+
+def run_info(path: Path) -> dict:
+    """The run record's name, group, job type and tags (the first run record; later ones only update)."""
+    for rec in records(path):
+        if rec.WhichOneof("record_type") == "run":
+            run = rec.run
+            return {"name": run.display_name, "group": run.run_group, "job_type": run.job_type,
+                    "tags": list(run.tags)}
+    raise AssertionError(f"{path} holds no run record")
+
+
+def logged_table(path: Path, key: str):
+    """The wandb.Table logged under `key`, as a DataFrame read from the run's files/ (the history row
+    holds only a reference to the table's JSON file)."""
+    import pandas as pd
+
+    refs = [row[key] for row in history(path) if key in row]
+    assert refs, f"{path} logged no {key}"
+    ref = refs[-1]
+    assert ref.get("_type") == "table-file", ref
+    table = json.loads((Path(path).parent / "files" / ref["path"]).read_text())
+    return pd.DataFrame(table["data"], columns=table["columns"])

@@ -29,8 +29,13 @@ def kstar_rows(conditions: list[Condition], trajectories: dict[str, list[dict]],
         name = ", ".join(p for p in members[0][2].split(", ") if not p.startswith("k=")) or "all runs"
         ks, ce = [k for k, _, _ in members], [c for _, c, _ in members]
         grid = " ".join(map(str, sorted(ks)))
-        out += [{"group": name, "target": t, "k_star": k_star(ks, ce, t), "k_grid": grid} for t in targets]
+        out += [{"group": name, "target": t, "k_star": k, "k_grid": grid} for t, k in kstar_of(ks, ce, targets).items()]
     return out
+
+
+def kstar_of(ks: list[int], ce_recs: list[float], targets: tuple[float, ...] = TARGETS) -> dict[float, float | None]:
+    """k*(t) for each target t on one k grid (None: not reached); the proxy-gap tables use it too."""
+    return {t: k_star(ks, ce_recs, t) for t in targets}
 
 
 def kstar_table(rows: list[dict]) -> str:

@@ -61,14 +61,18 @@ def skipna_mean(values: pd.Series | np.ndarray) -> float:
 
 # Behaviour columns (patched CE) exist where the runs computed them; NaN elsewhere.
 _EPOCH_METRICS = ["mse_mean", "fvu", "l0", "alive_frac", "ce_loss_score", "ce_rec", "kl"]
+# Recovery of a known dictionary and latents (model=synthetic): in trajectory.csv only where runs wrote them.
+GROUND_TRUTH_METRICS = ["gt_mmcs", "gt_hungarian_mean", "gt_recovered_0.9", "gt_recovered_0.99", "gt_latent_error",
+                        "gt_cert_spearman"]
 
 
 def epoch_means(cond: Condition) -> pd.DataFrame:
     """Mean over members of each eval metric, by epoch (NaN where a metric was never recorded)."""
     if cond.metrics.empty:
         return pd.DataFrame(columns=_EPOCH_METRICS, dtype=float)
-    present = [c for c in _EPOCH_METRICS if c in cond.metrics]
-    return cond.metrics.groupby("epoch")[present].agg(skipna_mean).reindex(columns=_EPOCH_METRICS)
+    columns = _EPOCH_METRICS + [c for c in GROUND_TRUTH_METRICS if c in cond.metrics]
+    present = [c for c in columns if c in cond.metrics]
+    return cond.metrics.groupby("epoch")[present].agg(skipna_mean).reindex(columns=columns)
 
 
 def common_epochs(cond: Condition) -> list[int]:
@@ -135,7 +139,7 @@ def trajectory(cond: Condition, n_resamples: int = 5000) -> tuple[list[dict], pd
         d_sae, d_model = cond.members[seeds[0]].read_snapshot(seeds[0], epoch)["decoder"].shape
         null = evt_null(d_model, d_sae)
         row = {"condition": cond.name, "epoch": epoch, "n_seeds": len(seeds),
-               **{name: float(means.at[epoch, name]) for name in _EPOCH_METRICS}, "mmcs_null": null}
+               **{name: float(means.at[epoch, name]) for name in means.columns}, "mmcs_null": null}
         if not pairs.empty:
             est, low, high = bootstrap_seed_ci(mmcs_matrix(seeds, pairs), n_resamples=n_resamples)
             if no_verdict_reason(len(seeds)):  # a zero-width interval would claim a certainty it lacks

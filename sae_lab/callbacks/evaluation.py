@@ -11,8 +11,9 @@ from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
 from sae_lab.behaviour import PatchedCE, behaviour_columns
 from sae_lab.callbacks.agreement import CrossSeedAgreement
 from sae_lab.callbacks.checkpoint import epoch_completed
-from sae_lab.evaluation import evaluate_members
+from sae_lab.evaluation import evaluate_members, ground_truth_columns
 from sae_lab.metrics import effective_rank
+from sae_lab.models.protocol import GroundTruth
 from sae_lab.sae.base import MemberSAE
 
 
@@ -21,8 +22,10 @@ class EvalCallback(L.Callback):
 
     def __init__(self, run: RunDir, eval_epochs: Sequence[int], chunk_size: int = 4096,
                  agreement: CrossSeedAgreement | None = None, behaviour: PatchedCE | None = None,
-                 behaviour_epochs: Sequence[int] = (), behaviour_resamples: int = 1000) -> None:
+                 behaviour_epochs: Sequence[int] = (), behaviour_resamples: int = 1000,
+                 truth: GroundTruth | None = None) -> None:
         self.run = run
+        self.truth = truth  # the subject's true dictionary and eval latents, when it has them
         self.agreement = agreement
         self.behaviour, self.behaviour_epochs = behaviour, set(int(e) for e in behaviour_epochs)
         self.behaviour_resamples = int(behaviour_resamples)
@@ -50,6 +53,8 @@ class EvalCallback(L.Callback):
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         sae: MemberSAE = pl_module.sae
         metrics, counts = evaluate_members(sae, trainer.datamodule.eval_data, self.chunk_size)
+        if self.truth is not None:
+            metrics.update(ground_truth_columns(sae, trainer.datamodule.eval_data, self.truth, self.chunk_size))
         decoder = sae.decoder()
         self.rows = [r for r in self.rows if int(r["epoch"]) != epoch]
         logged = {}

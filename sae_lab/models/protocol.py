@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import torch
 
 # Maps the hook's activation at the trained positions [N, d_model] to its replacement.
 Patch = Callable[[torch.Tensor], torch.Tensor]
+
+
+class GroundTruth(NamedTuple):
+    """What a subject with known structure (model=synthetic) offers: its true dictionary and, for each
+    row of the held-out (eval) activations in order, the true latents. Optional: a subject that has it
+    defines `ground_truth() -> GroundTruth`."""
+    dictionary: torch.Tensor  # [n, d_model], true atoms as rows
+    latents: torch.Tensor     # [N_eval, n]
 
 
 @runtime_checkable

@@ -80,6 +80,9 @@ class MemberSAE(nn.Module):
     support_certificate: ClassVar[bool] = False
     # Set by the trainer when a regulariser needs the dense codes z from member_loss.
     want_codes: bool = False
+    # False for learners that update themselves without gradients (DB-KSVD): SAEModule then calls
+    # `fit_step(batch)` instead of backward + Adam.
+    trains_by_gradient: ClassVar[bool] = True
 
     def __init__(self, d_model: int, d_sae: int, member_seeds: Sequence[int], k: int | None = None,
                  cfg: SAEConfig | None = None, **options: Any) -> None:
@@ -171,6 +174,16 @@ class MemberSAE(nn.Module):
         architectures add their penalties."""
         z, x_hat = self(x)
         return MemberLoss(self.mse(x, x_hat), z)
+
+    def fit_step(self, x: torch.Tensor) -> torch.Tensor:
+        """One training update on the batch x [B, d_model] for learners with `trains_by_gradient` False;
+        returns each member's training loss [E] (for logging only)."""
+        raise NotImplementedError(f"sae={self.architecture} trains by gradient; it has no fit_step.")
+
+    def data_batch_size(self, default: int, n_samples: int) -> int:
+        """Training samples per step, given the top-level `batch_size` and the training-set size; learners
+        that need larger batches (DB-KSVD) override it."""
+        return default
 
     def consistency_codes(self, z: torch.Tensor, x_hat: torch.Tensor | None = None) -> torch.Tensor:
         """x_t = σ(enc(x̂)), x̂ = dec(z) (pass it when already computed); TopK-style encoders use ReLU

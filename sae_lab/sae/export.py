@@ -1,7 +1,8 @@
 """Per-member export in the layout SAELens loads (`cfg.json` + `sae_weights.safetensors`), and back.
 
 `architecture` is the SAELens inference class (`SAE.load_from_disk` builds it): topk -> topk,
-relu -> standard, jumprelu -> jumprelu, and batchtopk / matryoshka -> jumprelu with their learned
+relu -> standard, jumprelu -> jumprelu, ksvd -> topk (SAELens has no matching pursuit: the nearest
+one-shot encoder), and batchtopk / matryoshka -> jumprelu with their learned
 threshold repeated per feature, as SAELens itself saves a trained BatchTopK. `sae_lab_architecture`
 names the class `load_member` rebuilds; the architecture's own keys stay at the top level.
 """

@@ -49,4 +49,4 @@ def test_glob_sweeps_every_architecture(tmp_path, cache_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     archs = sorted(OmegaConf.load(p / "config.yaml").sae.architecture
                    for p in tmp_path.iterdir() if (p / "metrics.csv").is_file())
-    assert archs == ["batchtopk", "jumprelu", "matryoshka", "relu", "topk"]
+    assert archs == ["batchtopk", "jumprelu", "ksvd", "matryoshka", "relu", "topk"]

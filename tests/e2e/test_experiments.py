@@ -12,8 +12,9 @@ EXTRA = {"figure1_auxk": ["sae.aux_k=16"]}  # the preset's 256 exceeds the tiny 
 
 
 # Presets on Pythia need its weights from the Hub, which this machine cannot reach: test_lm_tables.py checks
-# that they fail with the subject's one sentence, and runs table4's protocol (table4_scaled) on a local model.
-HUB_ONLY = {"table3", "table4"}
+# that they fail with the subject's one sentence, and runs table4's protocol (table4_scaled) and `make
+# reproduce-table3` on a local model; test_proxy_gap.py runs `make reproduce-proxy-gap` on two local models.
+HUB_ONLY = {"table3", "table4", "proxy_gap"}
 
 
 @pytest.mark.parametrize("experiment", [

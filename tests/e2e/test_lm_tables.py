@@ -1,6 +1,7 @@
 """`python train.py experiment=table4_scaled model=hf ...` (make reproduce-table4 MODEL=hf) end to end on a
 tiny local GPT-NeoX: each size's d_sae comes from the cached activations' effective rank, and every cell
-of the report's table4.csv is recomputed from the run dirs; the Pythia preset offline fails fast."""
+of the report's table4.csv is recomputed from the run dirs; the Pythia preset offline fails fast.
+`make reproduce-table3 MODEL=hf ...` on the same kind of model: every cell of table3.csv from its run dirs."""
 
 import csv
 import os
@@ -21,6 +22,7 @@ from sae_lab.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
 from sae_lab.metrics import effective_rank, evt_null, mmcs
 from tests.conftest import ROOT, run_train
 from tests.lm_fixtures import HIDDEN, save_tiny_lm, save_tiny_text_dataset
+from tests.make_target import run_make
 
 pytestmark = pytest.mark.slow
 RATIOS = (1.25, 5.0)  # two of table4_scaled.yaml's four (1.25, 2.5, 5, 10): one process each
@@ -116,3 +118,45 @@ def test_table4_offline_fails_fast_with_the_subject_sentence(tmp_path):
     assert len(errors) == 4 and all(e.startswith("error: model.name=EleutherAI/pythia-410m is not in the local")
                                     for e in errors)
     assert "Traceback" not in proc.stderr and not (tmp_path / "cache").exists()
+
+
+def test_make_reproduce_table3_on_a_tiny_local_lm(tmp_path):
+    """Two layers of one local model (the Pythia rows' protocol: TopK, 3 seeds as one ensemble, a d_sae grid)
+    on the smoke budget; each row's erank, d_model, best ratio and its d_sae are recomputed from the runs."""
+    model_dir = save_tiny_lm(tmp_path / "lm", "gpt_neox")
+    text_dir = save_tiny_text_dataset(tmp_path / "text", 200)
+    sweep = tmp_path / "sweep"
+    proc = run_make("reproduce-table3", "MODEL=hf", f"MODEL_NAME={model_dir}", f"DATASET={text_dir}", "LAYER=0,1",
+                    f"TABLE3_DIR={sweep}",
+                    "ARGS=d_sae=16,48 k=4 budget.epochs=2 budget.checkpoint_every=2 model.data.context_length=32 "
+                    "model.data.n_train_vectors=400 model.data.n_eval_sequences=8 behaviour.n_resamples=200 "
+                    f"progress=false agreement_hungarian=false cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+
+    ratios: dict[int, dict[int, float]] = {}  # layer -> d_sae -> mean MMCS over seed pairs / EVT null
+    eranks: dict[int, float] = {}
+    for path in sorted(sweep.glob("job*")):
+        run = RunDir(path)
+        cfg = yaml.safe_load(run.config.read_text())
+        assert cfg["model"]["name"] == str(model_dir) and cfg["budget"]["epochs"] == 2
+        table = run.metrics_table()
+        eranks.setdefault(cfg["layer"], float(table["act_effective_rank"].iloc[0]))
+        seeds = sorted(int(s) for s in table["seed"].unique())
+        assert seeds == [1, 2, 3]
+        ratios.setdefault(cfg["layer"], {})[cfg["d_sae"]] = _pair_mean(run, seeds, 2)[0] / evt_null(HIDDEN,
+                                                                                                    cfg["d_sae"])
+    assert sorted(ratios) == [0, 1] and all(sorted(r) == [16, 48] for r in ratios.values())
+
+    with open(sweep / "report" / "table3.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["layer"]) for r in rows] == [0, 1]
+    for r in rows:
+        layer = int(r["layer"])
+        best = max(ratios[layer], key=lambda d: (ratios[layer][d], -d))
+        assert r["model"] == str(model_dir)
+        assert int(r["d_model"]) == HIDDEN and int(r["epoch"]) == 2
+        assert float(r["erank"]) == pytest.approx(eranks[layer])
+        assert int(r["best_d_sae"]) == best
+        assert float(r["best_ratio"]) == pytest.approx(ratios[layer][best], rel=1e-6)
+        assert r["d_sae_grid"] == "16 48"
+    assert "## Table 3" in (sweep / "report" / "summary.md").read_text()

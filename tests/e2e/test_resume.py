@@ -4,6 +4,7 @@ import lightning as L
 import pytest
 import torch
 
+from sae_lab.artifacts import RunDir
 from tests.conftest import train_smoke
 
 pytestmark = pytest.mark.slow
@@ -51,3 +52,28 @@ def test_early_stop_mid_epoch_neither_evaluates_nor_checkpoints_a_partial_epoch(
     assert torch.load(cut.last_checkpoint, weights_only=False)["global_step"] == 50
     resumed, _ = train_smoke(tmp_path, cache_dir, "cut")
     assert torch.allclose(_final_decoder(resumed), _final_decoder(full), atol=1e-6)
+
+
+class PoisonMember(L.Callback):
+    """Member 1's decoder becomes NaN in the second epoch (what a diverging seed looks like)."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == 1 and batch_idx == 10:
+            with torch.no_grad():
+                pl_module.sae.W_dec[1] = float("nan")
+
+
+def test_a_nan_in_one_member_names_it_and_keeps_what_the_others_wrote(tmp_path, cache_dir):
+    from sae_lab.sae.module import NonFiniteLossError
+
+    with pytest.raises(NonFiniteLossError) as err:
+        train_smoke(tmp_path, cache_dir, "nan", "ensemble=3", "seed=4", "d_sae=128", "k=8",
+                    "budget.checkpoint_every=1", "trainer.nan_check_every=5", callbacks=[PoisonMember()])
+    assert str(err.value) == ("The training loss of member 1 (seed 5) became nan at step 65; lower lr (now 0.0003) "
+                              "or check the activations for NaN/inf; the other 2 member(s)' metrics, snapshots and "
+                              "checkpoint so far are kept in the run dir.")
+    run = RunDir(tmp_path / "nan")
+    table = run.metrics_table()
+    assert sorted(zip(table["epoch"], table["seed"], strict=True)) == [(0, 4), (0, 5), (0, 6), (1, 4), (1, 5), (1, 6)]
+    assert torch.load(run.last_checkpoint, weights_only=False)["global_step"] == 50
+    assert run.snapshot_epochs(4) == run.snapshot_epochs(6) == [0, 1]

@@ -151,6 +151,9 @@ def test_a_preempted_job_requeues_and_resumes_with_each_eval_epoch_once(preempte
     epochs = run.metrics_table()["epoch"].tolist()
     assert epochs == [0, 1, 2, 3, 4], epochs
     assert (run.root / "sae" / "seed2" / "sae_weights.safetensors").is_file()
+    # The job wrote a checkpoint at the next batch before submitit requeued it (not only at an epoch's end).
+    logs = "".join(p.read_text(errors="replace") for p in (sweep_dir / ".submitit").rglob("*_log.out"))
+    assert "SIGUSR2 received: checkpoint written at step " in logs, logs[-3000:]
 
 
 @pytest.mark.slow

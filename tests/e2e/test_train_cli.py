@@ -141,7 +141,7 @@ def test_resume_keeps_earlier_results(tmp_path, cache_dir):
 
 
 @pytest.mark.parametrize("override, sentence", [
-    ("sae=foo", "error: sae=foo is not a known choice; allowed: batchtopk, jumprelu, matryoshka, relu, topk."),
+    ("sae=foo", "error: sae=foo is not a known choice; allowed: batchtopk, jumprelu, ksvd, matryoshka, relu, topk."),
     ("seed=abc", "error: seed must be an integer, got 'abc'."),
     ("k=2048", "error: k must be between 1 and d_sae=1024, got 2048."),
     ("layer=7", "error: layer must be between 0 and 1 for model mod113, got 7."),

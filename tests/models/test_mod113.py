@@ -59,3 +59,11 @@ def test_patched_loss(model):
 def test_unknown_model_name():
     with pytest.raises(ValueError, match="model.name='gpt9' is not a known subject model"):
         build_subject("gpt9")
+
+
+def test_model_card_states_the_effective_rank_it_has(model):
+    from sae_lab.metrics.spectrum import effective_rank
+
+    card = json.loads(CARD_FILE.read_text())["effective_rank"]
+    acts = model.activations(all_inputs(), model.hook_name(1))  # what the activation cache holds
+    assert effective_rank(acts) == pytest.approx(card["at_eq"], abs=1e-3)
