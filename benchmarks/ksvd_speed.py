@@ -22,6 +22,7 @@ import torch
 
 from sae_lab.models.synthetic import generate
 from sae_lab.sae import build_sae
+from sae_lab.sae.module import plain_step
 
 
 def naive_mp(dictionary: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
@@ -54,12 +55,7 @@ def topk_epoch(y: torch.Tensor, m: int, k: int, batch: int = 256) -> float:
     opt = torch.optim.Adam(sae.parameters(), lr=3e-4)
     start = time.perf_counter()
     for i in range(0, len(y), batch):
-        loss = sae.member_loss(y[i:i + batch]).loss.sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        sae.remove_parallel_grad()
-        opt.step()
-        sae.after_step()
+        plain_step(sae, opt, y[i:i + batch])
     return time.perf_counter() - start
 
 

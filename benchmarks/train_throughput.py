@@ -30,7 +30,7 @@ from sae_lab.config import CONF_DIR, register_configs, validate
 from sae_lab.data import epoch_permutation, subject_activations
 from sae_lab.models import build_subject
 from sae_lab.sae import TopKSAE, init_decoder
-from sae_lab.sae.module import SAEModule
+from sae_lab.sae.module import SAEModule, plain_step
 from sae_lab.train import train
 
 
@@ -70,12 +70,7 @@ def same_kernel_loop(acts: torch.Tensor, epochs: int, seeds: list[int], d_sae: i
     for epoch in range(epochs):
         perm = epoch_permutation(len(acts), data_seed, epoch)
         for i in range(0, len(acts), batch_size):
-            loss = sae.member_loss(acts[perm[i:i + batch_size]])[0].sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            sae.remove_parallel_grad()
-            opt.step()
-            sae.after_step()
+            plain_step(sae, opt, acts[perm[i:i + batch_size]])
     return time.perf_counter() - start
 
 

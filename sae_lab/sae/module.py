@@ -84,3 +84,13 @@ class SAEModule(L.LightningModule):
                                      "check the activations for NaN/inf.")
         self.optimizers().step()
         self.log("train/loss", per_member.mean(), prog_bar=True, on_step=True, on_epoch=False)
+
+
+def plain_step(sae: MemberSAE, opt: torch.optim.Optimizer, x: torch.Tensor) -> None:
+    """SAEModule's gradient step without Lightning (benchmarks and notebooks time the kernels alone)."""
+    loss = sae.member_loss(x).loss.sum()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    sae.remove_parallel_grad()
+    opt.step()
+    sae.after_step()
