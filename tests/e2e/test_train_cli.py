@@ -48,11 +48,21 @@ def test_run_writes_the_run_dir(smoke_run):
     assert set(load_file(str(run.sae_weights(4)))) == {"W_enc", "b_enc", "W_dec", "b_dec"}
 
 
+def _mod113_layer1_cache(cache_dir):
+    """The smoke run's activations: the session-wide cache dir also holds other subjects' entries
+    (synthetic, other layers), so the first entry found is not necessarily this run's."""
+    for meta in sorted(cache_dir.glob("*/meta.json")):
+        spec = json.loads(meta.read_text())["spec"]
+        if spec["model"] == "mod113" and spec["hook"] == "blocks.1.hook_resid_post":
+            return meta.parent / "activations.safetensors"
+    raise AssertionError(f"no mod113 layer-1 cache entry in {cache_dir}")
+
+
 def test_logged_metrics_recompute_from_exported_sae(smoke_run, cache_dir):
     run, _ = smoke_run
     sae = load_member(run.root, 4)
     assert torch.equal(sae.W_dec[0], run.read_snapshot(4, 2)["decoder"])
-    acts = load_file(str(next(cache_dir.glob("*/activations.safetensors"))))["activations"]
+    acts = load_file(str(_mod113_layer1_cache(cache_dir)))["activations"]
     metrics, counts = evaluate_members(sae, acts)
     row = run.read_metrics()[-1]
     for name in METRIC_COLUMNS:
