@@ -69,7 +69,7 @@ def ground_truth_columns(sae: MemberSAE, x: torch.Tensor, truth: GroundTruth, ch
     correlation of each sample's certificate with its latent error. One [E] tensor per column."""
     decoder = sae.decoder().cpu()
     matchings = [match_to_truth(decoder[e], truth.dictionary) for e in range(sae.n_members)]
-    rows = [dictionary_recovery(decoder[e], truth.dictionary) for e in range(sae.n_members)]
+    rows = [dictionary_recovery(decoder[e], truth.dictionary, matching=matchings[e]) for e in range(sae.n_members)]
     errors, certs = [[] for _ in matchings], []
     chunk_size = max(256, chunk_size // sae.n_members)
     for start in range(0, len(x), chunk_size):

@@ -40,10 +40,12 @@ def match_to_truth(learned: torch.Tensor, truth: torch.Tensor) -> Matching:
 
 
 def dictionary_recovery(learned: torch.Tensor, truth: torch.Tensor,
-                        thresholds: Sequence[float] = RECOVERY_THRESHOLDS) -> dict[str, float]:
+                        thresholds: Sequence[float] = RECOVERY_THRESHOLDS,
+                        matching: Matching | None = None) -> dict[str, float]:
     """MMCS against the truth, the mean matched |cos| over the n true atoms (0 for an unmatched one), and the
-    fraction of true atoms whose match exceeds each threshold."""
-    cosine = match_to_truth(learned, truth).cosine
+    fraction of true atoms whose match exceeds each threshold. Pass `matching` (match_to_truth's) when it is
+    already computed: the Hungarian is the costly part."""
+    cosine = (matching if matching is not None else match_to_truth(learned, truth)).cosine
     out = {"gt_mmcs": mmcs(learned, truth), "gt_hungarian_mean": float(cosine.mean())}
     for t in thresholds:
         out[f"gt_recovered_{t:g}"] = float((cosine > t).float().mean())
