@@ -4,6 +4,7 @@ DB-KSVD on mod113, and recovery of a known low-coherence dictionary by DB-KSVD a
 import pandas as pd
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from sae_lab.sae.export import load_member
 from sae_lab.sae.ksvd import KSVDSAE
@@ -34,6 +35,10 @@ def test_ksvd_sweep_on_synthetic_ends_in_a_report(tmp_path, cache_dir):
     assert len(jobs) == 3
     metrics = pd.read_csv(jobs[0] / "metrics.csv")
     assert metrics["gt_hungarian_mean"].notna().all() and metrics["step"].tolist() == [0, 1, 2]
+    # With no d_sae or k given, the learner is sized to the subject's truth (256 latents, 4 per sample).
+    config = OmegaConf.load(jobs[0] / "config.yaml")
+    assert (config.d_sae, config.k) == (256, 4)
+    assert load_member(jobs[0], 1).decoder()[0].shape[0] == 256
 
 
 @torch.no_grad()
