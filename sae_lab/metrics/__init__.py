@@ -40,6 +40,7 @@ from sae_lab.metrics.agreement import (  # noqa: E402
     subspace_overlap,
 )
 from sae_lab.metrics.evt import evt_null  # noqa: E402
+from sae_lab.metrics.sparse_matching import sparse_hungarian  # noqa: E402
 from sae_lab.metrics.spectrum import (  # noqa: E402
     coherence,
     dead_fraction_by_rate,
@@ -61,6 +62,6 @@ __all__ += [
     "decoder_hungarian", "effective_rank", "equivalent_to_null", "evt_null", "firing_overlap_hungarian",
     "live_only_hungarian", "live_only_mmcs", "mmcs", "pair_matrix", "pair_values", "participation_ratio",
     "permutation_test",
-    "random_baseline_mmcs", "rate_proxy_bits", "shared_latent_fraction", "signed_hungarian_mean",
+    "random_baseline_mmcs", "rate_proxy_bits", "shared_latent_fraction", "signed_hungarian_mean", "sparse_hungarian",
     "subspace_baseline", "subspace_overlap", "usage_entropy",
 ]
