@@ -90,6 +90,21 @@ def _yaml_keys(group: str, choice: str, conf_dir: Path) -> set[str]:
     return keys
 
 
+def _experiment_choices(experiments: Sequence[str], conf_dir: Path) -> dict[str, list[str]]:
+    """Group choices the presets make in their defaults (`override /model: synthetic`)."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, list[str]] = {}
+    for name in experiments:
+        path = conf_dir / "experiment" / f"{name}.yaml"
+        for item in OmegaConf.load(path).get("defaults", []) if path.is_file() else []:
+            for key, value in (item.items() if OmegaConf.is_dict(item) else []):
+                group = str(key).removeprefix("override ").lstrip("/")
+                if group in CONFIG_GROUPS:
+                    out.setdefault(group, []).append(str(value))
+    return out
+
+
 def _known_key(key: str, choices: dict[str, list[str]] | None = None, conf_dir: Path = CONF_DIR) -> bool:
     from omegaconf import OmegaConf
 
@@ -126,6 +141,8 @@ def check_overrides(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
         raise ConfigError(f"Could not parse the overrides {' '.join(overrides)!r}: {err}".rstrip(".") + ".") \
             from None
     choices = {o.key_or_group: _choices_in(o) for o in parsed if o.key_or_group in CONFIG_GROUPS}
+    for group, picked in _experiment_choices(choices.get("experiment", []), conf_dir).items():
+        choices.setdefault(group, picked)  # `experiment=certificate model.n_latents=64`: the preset picks model
     for override in parsed:
         group = override.key_or_group
         if override.is_delete() or group.startswith("hydra"):

@@ -46,6 +46,26 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*returned `None`, this fit will run with no optimizer.*")
 
 
+def check_oracle_decoder(sae, subject, resample_pool: str) -> None:
+    """sae.oracle_decoder's preconditions, each a one-sentence ValueError naming the key."""
+    if not hasattr(subject, "ground_truth"):
+        raise ValueError(f"sae.oracle_decoder needs a subject with a known dictionary (model=synthetic); "
+                         f"model={subject.name} has none.")
+    if not sae.trains_by_gradient:
+        raise ValueError(f"sae.oracle_decoder does not apply to sae={sae.architecture}, which learns its dictionary "
+                         f"itself; use it with an SAE trained by gradient.")
+    if sae.tied:
+        raise ValueError("sae.oracle_decoder needs sae.tied=false: the encoder is trained alone against the fixed "
+                         "true decoder.")
+    n_true = len(subject.ground_truth().dictionary)
+    if sae.d_sae != n_true:
+        raise ValueError(f"sae.oracle_decoder needs d_sae equal to the subject's {n_true} true atoms, "
+                         f"got d_sae={sae.d_sae}.")
+    if resample_pool != "none":
+        raise ValueError(f"resample.pool={resample_pool} would overwrite the oracle decoder's rows; set "
+                         f"resample.pool=none with sae.oracle_decoder=true.")
+
+
 def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None,
           in_sweep: bool = False) -> dict[int, dict]:
     """Train one run (all ensemble members) into `run_dir`; returns the last eval row per seed.
@@ -77,6 +97,8 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         if getattr(sae_cfg, "known_fraction", 0) and not hasattr(subject, "ground_truth"):
             raise ValueError(f"sae.known_fraction needs a subject with a known dictionary (model=synthetic); "
                              f"model={subject.name} has none.")
+        if sae_cfg.oracle_decoder:
+            check_oracle_decoder(sae, subject, cfg.resample.pool)
     except ValueError as err:  # the architectures' messages are one sentence naming the key
         raise ConfigError(str(err)) from None
     budget = int(cfg.memory_budget_gb * 2**30)
@@ -92,6 +114,8 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     data = ActivationDataModule(train_acts, eval_acts, sae.data_batch_size(cfg.batch_size, len(train_acts)),
                                 cfg.data_seed, device=device, memory_budget=budget)
     truth = getattr(subject, "ground_truth", lambda: None)()  # the true dictionary and latents, if known
+    if sae.cfg.oracle_decoder:
+        sae.fix_decoder(truth.dictionary)
     if getattr(sae.cfg, "known_fraction", 0):
         sae.start_from_truth(truth.dictionary)
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,

@@ -46,6 +46,16 @@ def test_unknown_choices_and_keys():
     check_overrides(["sae=topk", "budget=smoke", "seed=range(1,4)", "hydra.verbose=true", "sae=glob(*)"])
 
 
+def test_a_presets_model_choice_admits_that_models_keys():
+    # experiment=certificate picks model=synthetic in its defaults: its keys are settings, mod113's lack of
+    # them does not matter (this was refused as "not a setting sae_lab knows")
+    check_overrides(["experiment=certificate", "model.n_latents=64", "model.k=2,4"])
+    with pytest.raises(ConfigError, match="^model.n_latents is not a setting sae_lab knows"):
+        check_overrides(["experiment=figure1", "model.n_latents=64"])
+    with pytest.raises(ConfigError, match="^model.foo is not a setting sae_lab knows"):
+        check_overrides(["experiment=certificate", "model.foo=1"])
+
+
 def test_seed_ranges_are_inclusive():
     assert rewrite_ranges(["-m", "seed=1..20", "d_sae=64"]) == ["-m", "seed=range(1,21)", "d_sae=64"]
     assert rewrite_ranges(["data_seed=0..1"]) == ["data_seed=range(0,2)"]

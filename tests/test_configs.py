@@ -94,7 +94,8 @@ def test_yaml_and_registry_name_the_same_architectures():
 def test_an_option_of_another_architecture_is_one_sentence():
     with pytest.raises(ConfigError) as err:
         validate(_cfg("sae=relu", "sae.aux_k=8"))
-    assert str(err.value) == "sae.aux_k does not apply to sae=relu; its keys are sae.tied, sae.l1_coefficient."
+    assert str(err.value) == ("sae.aux_k does not apply to sae=relu; its keys are sae.tied, sae.oracle_decoder, "
+                              "sae.l1_coefficient.")
 
 
 def test_execution_keys_neither_split_conditions_nor_name_job_dirs():

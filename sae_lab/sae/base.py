@@ -29,6 +29,9 @@ class SAEConfig:
     """Keys every architecture has; each architecture subclasses this with its own keys."""
 
     tied: bool = False  # decoder = encoderᵀ (one shared parameter)
+    # The decoder is the subject's true dictionary, fixed (model=synthetic only): the encoder learns alone
+    # (the latent self-consistency paper's oracle-decoder setting).
+    oracle_decoder: bool = False
 
 
 class SAEOutput(NamedTuple):
@@ -203,6 +206,18 @@ class MemberSAE(nn.Module):
         """Called after every optimiser step (renormalisation, threshold bookkeeping, ...)."""
         if self.unit_norm_decoder:
             self.normalize_decoder()
+
+    @torch.no_grad()
+    def fix_decoder(self, truth: torch.Tensor) -> None:
+        """Oracle decoder: every member's decoder rows become the true atoms [d_sae, d_model] (unit norm)
+        and its bias 0, and neither is trained from then on."""
+        if tuple(truth.shape) != (self.d_sae, self.d_model):
+            raise ValueError(f"sae.oracle_decoder needs d_sae equal to the subject's {len(truth)} true atoms, "
+                             f"got d_sae={self.d_sae}.")
+        self.W_dec.copy_(nn.functional.normalize(truth.to(self.W_dec), dim=-1).expand_as(self.W_dec))
+        self.b_dec.zero_()
+        self.W_dec.requires_grad_(False)
+        self.b_dec.requires_grad_(False)
 
     @torch.no_grad()
     def remove_parallel_grad(self) -> None:

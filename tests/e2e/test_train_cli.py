@@ -156,7 +156,7 @@ def test_resume_keeps_earlier_results(tmp_path, cache_dir):
     ("k=2048", "error: k must be between 1 and d_sae=1024, got 2048."),
     ("layer=7", "error: layer must be between 0 and 1 for model mod113, got 7."),
     ("sae.l1_coefficient=0.1", "error: sae.l1_coefficient does not apply to sae=topk; its keys are sae.tied, "
-                               "sae.aux_k, sae.aux_coefficient, sae.dead_steps."),
+                               "sae.oracle_decoder, sae.aux_k, sae.aux_coefficient, sae.dead_steps."),
 ])
 def test_bad_config_one_sentence_nonzero_exit(override, sentence, tmp_path, cache_dir):
     proc = run_train("budget=smoke", override, f"cache_dir={cache_dir}", f"hydra.run.dir={tmp_path}")
