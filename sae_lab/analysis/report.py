@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from sae_lab.analysis.audit import audit_condition, audit_summary, audit_table
 from sae_lab.analysis.certificate_study import certificate_section
+from sae_lab.analysis.coherence import coherence_section
 from sae_lab.analysis.conditions import Condition, group_conditions
 from sae_lab.analysis.figures import matched_cosine_histogram, recovery_plot, seed_heatmap, timescale_plot
 from sae_lab.analysis.kstar import kstar_rows, kstar_table
@@ -173,6 +174,10 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         lines += certificate_section(conditions, out)
     except Exception as err:  # noqa: BLE001 - as above
         lines += [f"The certificate-study table could not be built ({type(err).__name__}: {err}).", ""]
+    try:
+        lines += coherence_section(conditions, out)
+    except Exception as err:  # noqa: BLE001 - as above
+        lines += [f"The coherence table could not be built ({type(err).__name__}: {err}).", ""]
     summary = "\n".join(lines + ["## Conditions", ""] + ["\n\n".join(sections)]) + "\n"
     atomic_write_text(out / "summary.md", summary)
     log_report(root, out, (r.config for r in records))  # last: only reads the files above; never raises

@@ -33,14 +33,21 @@ def participation_ratio(x: torch.Tensor, deflate: bool = False) -> float:
     return float(lam.sum() ** 2 / lam.pow(2).sum())
 
 
-def coherence(decoder: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Per-atom c_i = max_{j≠i} |<d_i, d_j>| and RMS = sqrt((1/m²) Σ_{i≠j} <d_i, d_j>²), unit rows."""
+def coherence(decoder: torch.Tensor, chunk_size: int = 2048) -> tuple[torch.Tensor, float]:
+    """Per-atom c_i = max_{j≠i} |<d_i, d_j>| and RMS = sqrt((1/m²) Σ_{i≠j} <d_i, d_j>²), unit rows.
+    In row chunks, so a 16,384-atom dictionary needs chunk_size × 16,384 doubles of scratch, not m²."""
     d = decoder.double()
     d = d / d.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    gram = d @ d.T
-    gram.fill_diagonal_(0.0)
     m = len(d)
-    return gram.abs().amax(dim=1), float(math.sqrt(gram.pow(2).sum() / m**2))
+    per_atom = torch.empty(m, dtype=d.dtype)
+    total = 0.0
+    for start in range(0, m, chunk_size):
+        gram = d[start:start + chunk_size] @ d.T
+        rows = torch.arange(len(gram))
+        gram[rows, rows + start] = 0.0  # the atom with itself
+        per_atom[start:start + len(gram)] = gram.abs().amax(dim=1)
+        total += float(gram.pow(2).sum())
+    return per_atom, math.sqrt(total / m**2)
 
 
 def usage_rates(counts: torch.Tensor, n_tokens: int) -> torch.Tensor:

@@ -98,3 +98,23 @@ def test_final_statistics_gap_is_mmcs_minus_null(runs_dir):
     null = evt_null(4, 4)
     assert f"gap {1.0 - null:+.4f}" in text  # lr=0.001 at epoch 1: every pair has MMCS 1
     assert np.isfinite(null)
+
+
+def test_coherence_table_and_histogram(tmp_path):
+    # atoms e0, e1, (e0 + e1)/√2, e3: per-atom coherence 1/√2, 1/√2, 1/√2, 0; the off-diagonal cosine 1/√2
+    # four times, so RMS = sqrt(4 · ½ / 16)
+    coherent = torch.stack([EYE[0], EYE[1], (EYE[0] + EYE[1]) / 2 ** 0.5, EYE[3]])
+    _make_run(tmp_path, "c1", 0.003, 1, {0: EYE, 1: coherent})
+    _make_run(tmp_path, "c2", 0.003, 2, {0: EYE, 1: coherent[[3, 2, 1, 0]]})
+    _make_run(tmp_path, "d1", 0.004, 1, {0: coherent, 1: HADAMARD})
+    summary = build_report(tmp_path, n_resamples=200, progress=False)
+    rows = {r["condition"]: r for r in _read(summary.parent / "coherence.csv")}
+    c = rows["lr=0.003"]
+    assert (int(c["epoch"]), int(c["n_seeds"]), int(c["n_atoms"])) == (1, 2, 8)
+    assert float(c["mean"]) == pytest.approx(3 / (4 * 2 ** 0.5))
+    assert float(c["median"]) == pytest.approx(2 ** -0.5)
+    assert (float(c["above_0.5"]), float(c["above_0.9"])) == (0.75, 0.0)
+    assert float(c["rms"]) == pytest.approx((4 * 0.5 / 16) ** 0.5)
+    assert float(rows["lr=0.004"]["mean"]) == pytest.approx(0.0, abs=1e-7)  # Hadamard rows are orthogonal
+    assert (summary.parent / "coherence.png").stat().st_size > 1000
+    assert "## Coherence of the final dictionaries" in summary.read_text()

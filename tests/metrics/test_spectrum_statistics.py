@@ -32,6 +32,8 @@ def test_coherence_against_loops():
         assert per_atom[i].item() == pytest.approx(max(abs(dots[i][j]) for j in range(6) if j != i))
     off_diagonal = sum(dots[i][j] ** 2 for i in range(6) for j in range(6) if i != j)
     assert rms == pytest.approx(math.sqrt(off_diagonal / 36))
+    chunked, chunked_rms = S.coherence(d, chunk_size=4)  # chunks that do not divide 6
+    assert torch.equal(chunked, per_atom) and chunked_rms == pytest.approx(rms, rel=1e-12)
 
 
 def test_usage_metrics():
