@@ -74,7 +74,8 @@ def _naming_keys(flat: list[dict]) -> list[str]:
     return chosen
 
 
-_FIRST = ["sae.architecture", "resample.pool", "d_sae", "k", "layer", "model.name", "budget.name"]
+# The subject before its layer: conditions on two subjects read `model=synthetic`, not `layer=0`.
+_FIRST = ["sae.architecture", "resample.pool", "d_sae", "k", "model.name", "layer", "budget.name"]
 # Config keys a user sets through a config group (`sae=relu` picks sae.architecture): the name reads
 # like the override that chose it.
-_ALIASES = {"sae.architecture": "sae", "budget.name": "budget"}
+_ALIASES = {"sae.architecture": "sae", "budget.name": "budget", "model.name": "model"}
