@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sae_lab.evaluation import KeptCodes
 from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, kl_per_sequence
 from sae_lab.metrics.statistics import bootstrap_means, percentile_ci
 from sae_lab.models.protocol import SubjectModel
@@ -35,16 +36,31 @@ class PatchedLosses:
 
 class _SharedReconstruction:
     """Every member's reconstruction of the hook's clean activation, computed once per chunk: the
-    patch of each member sees the same input (everything upstream of the hook is unpatched)."""
+    patch of each member sees the same input (everything upstream of the hook is unpatched). With
+    `kept` (an eval chunk's rows and codes from `evaluate_members`) and the input exactly those rows,
+    the codes are decoded instead of encoding the rows again."""
 
-    def __init__(self, sae: MemberSAE) -> None:
-        self.sae, self.last_input, self.last_output = sae, None, None
+    def __init__(self, sae: MemberSAE, kept: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> None:
+        self.sae, self.kept, self.last_input, self.last_output = sae, kept, None, None
 
     def __call__(self, act: torch.Tensor) -> torch.Tensor:
         if self.last_input is None or not torch.equal(act, self.last_input):
-            # a copy: the caller writes the patch into the tensor `act` is a view of
-            self.last_input, self.last_output = act.clone(), self.sae.reconstruct(act.to(self.sae.W_dec.dtype))
+            # a contiguous copy: the caller writes the patch into the tensor `act` is a view of, and a
+            # kept eval chunk is contiguous, so either path encodes the same layout
+            self.last_input = act.clone(memory_format=torch.contiguous_format)
+            x = self.last_input.to(self.sae.W_dec.dtype)
+            z = self._kept_codes(x)
+            self.last_output = self.sae.reconstruct(x) if z is None else self.sae.decode(z)
         return self.last_output
+
+    def _kept_codes(self, x: torch.Tensor) -> torch.Tensor | None:
+        """encode(x) from the kept codes when x is bit for bit the rows they were found for, else None."""
+        if self.kept is None:
+            return None
+        rows, values, indices = self.kept
+        same = (rows.shape == x.shape and rows.dtype == x.dtype and rows.device == x.device
+                and rows.is_contiguous() and torch.equal(rows, x))
+        return self.sae.dense_codes(values, indices) if same else None
 
 
 class PatchedCE:
@@ -70,8 +86,12 @@ class PatchedCE:
         return [self.tokens[i:i + self.batch_size] for i in range(0, len(self.tokens), self.batch_size)]
 
     def _clean(self, chunk: torch.Tensor) -> dict:
-        lp_orig, targets = self.subject.scored_logprobs(chunk)
-        residual = getattr(self.subject, "clean_residual", lambda *_: None)(chunk, self.hook)
+        clean_pass = getattr(self.subject, "clean_pass", None)  # both from one forward where it can
+        if clean_pass is not None:
+            lp_orig, targets, residual = clean_pass(chunk, self.hook)
+        else:
+            lp_orig, targets = self.subject.scored_logprobs(chunk)
+            residual = getattr(self.subject, "clean_residual", lambda *_: None)(chunk, self.hook)
         return {"lp_orig": lp_orig, "targets": targets, "residual": residual}
 
     def _logprobs(self, chunk: torch.Tensor, clean: dict, patch) -> torch.Tensor:
@@ -79,7 +99,10 @@ class PatchedCE:
         return self.subject.scored_logprobs(chunk, patch=patch, hook=self.hook, **extra)[0]
 
     @torch.no_grad()
-    def losses(self, sae: MemberSAE) -> PatchedLosses:
+    def losses(self, sae: MemberSAE, codes: KeptCodes | None = None) -> PatchedLosses:
+        """Per-sequence losses of every member. `codes`: the eval set's codes from this same state of
+        `sae` (evaluate_members), used for a chunk whose spliced activations are exactly the eval
+        rows they were found for (mod113: chunk i's rows are eval rows i·batch_size onward)."""
         first = self._l_orig is None
         origs, zeros, recons, kls, kept = [], [], [], [], []
         for i, chunk in enumerate(self._chunks()):
@@ -90,7 +113,7 @@ class PatchedCE:
                 zeros.append(ce_per_sequence(self._logprobs(chunk, clean, torch.zeros_like), targets).cpu())
                 kept.append(clean)
             rec, kl = [], []
-            reconstruct = _SharedReconstruction(sae)
+            reconstruct = _SharedReconstruction(sae, codes.chunks.get(i * self.batch_size) if codes else None)
             for member in range(sae.n_members):
                 def patch(act: torch.Tensor, member: int = member, reconstruct=reconstruct) -> torch.Tensor:
                     return reconstruct(act)[member]

@@ -6,6 +6,7 @@ call `evaluate_members` the same way.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import torch
@@ -29,9 +30,21 @@ class EvalResult(NamedTuple):
     firing_counts: torch.Tensor       # tokens each feature fired on, [E, d_sae]
 
 
+@dataclass
+class KeptCodes:
+    """The sparse codes `evaluate_members` found for the eval rows before `rows`, kept for patched CE:
+    where its spliced activations are exactly such a chunk of rows, the reconstruction needs no second
+    encode. `chunks` maps a chunk's first row to (its rows [B, d_model], values [E, B, k], indices [E, B, k])."""
+
+    rows: int
+    chunks: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+
 @torch.no_grad()
-def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096) -> EvalResult:
-    """Metrics and firing counts of every member on the eval set `x` [N, d_model]."""
+def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096,
+                     keep: KeptCodes | None = None) -> EvalResult:
+    """Metrics and firing counts of every member on the eval set `x` [N, d_model]; with `keep`, the
+    fixed-k codes of its first `keep.rows` rows go into `keep.chunks`."""
     x_hats, actives, certs, counts = [], [], [], None
     chunk_size = max(256, chunk_size // sae.n_members)  # keep [E, chunk, d_sae] scratch near cache size
     for start in range(0, len(x), chunk_size):
@@ -41,6 +54,8 @@ def evaluate_members(sae: MemberSAE, x: torch.Tensor, chunk_size: int = 4096) ->
             x_hat, cert = sparse.x_hat, sparse.certificate
             active = active_per_token(sparse.values)
             c = firing_counts_sparse(sparse.values, sparse.indices, sae.d_sae)
+            if keep is not None and start < keep.rows:
+                keep.chunks[start] = (chunk, sparse.values, sparse.indices)
         else:
             z, x_hat = sae(chunk)
             active, c, cert = active_per_token(z), firing_counts(z), sae.certificate(z, x_hat)

@@ -84,3 +84,53 @@ def test_ensemble_member_equals_its_solo_run():
     assert torch.allclose(ensemble.l_recon[2], solo.l_recon[0], atol=1e-6)
     assert torch.allclose(ensemble.kl[2], solo.kl[0], atol=1e-6)
     assert not torch.allclose(ensemble.l_recon[1], ensemble.l_recon[2])
+
+
+@pytest.mark.parametrize("members", [[3], [0, 1]])
+def test_eval_codes_spare_the_encode_and_change_no_loss(members, monkeypatch):
+    """Handed the codes evaluate_members found for the very rows patched CE splices in (mod113), the
+    patched losses are bit for bit those of encoding again, and the SAE does not encode again."""
+    from sae_lab.evaluation import KeptCodes, evaluate_members
+    from sae_lab.sae import build_sae
+
+    subject = build_subject("mod113")
+    tokens, hook, batch = subject.eval_dataset()[::7], subject.hook_name(1), 512
+    x = torch.cat([subject.activations(c, hook) for c in tokens.split(batch)])  # the eval rows, in order
+    sae = build_sae("topk", 128, 256, members, k=8)
+    with torch.no_grad():
+        sae.b_dec += 0.5 * torch.randn(sae.b_dec.shape, generator=torch.Generator().manual_seed(1))
+    before = PatchedCE(subject, hook, tokens, batch_size=batch).losses(sae)
+
+    codes = KeptCodes(len(tokens))
+    evaluate_members(sae, x, chunk_size=batch * len(members), keep=codes)  # eval chunks of `batch` rows
+    assert sorted(codes.chunks) == list(range(0, len(tokens), batch))
+
+    def encode_again(x):
+        raise AssertionError("patched CE encoded the eval rows again")
+
+    monkeypatch.setattr(sae, "reconstruct", encode_again)
+    after = PatchedCE(subject, hook, tokens, batch_size=batch).losses(sae, codes)
+    for name in ("l_orig", "l_zero", "l_recon", "kl"):
+        assert torch.equal(getattr(after, name), getattr(before, name)), name
+    assert behaviour_columns(after, n_resamples=200) == behaviour_columns(before, n_resamples=200)
+    assert after.l_recon.mean() > after.l_orig.mean() + 1e-3  # the reconstruction is not trivially exact
+
+
+def test_codes_of_other_rows_are_not_used(monkeypatch):
+    """Codes whose rows differ from the spliced activations (another order) leave the old path."""
+    from sae_lab.evaluation import KeptCodes, evaluate_members
+    from sae_lab.sae import build_sae
+
+    subject = build_subject("mod113")
+    tokens, hook, batch = subject.eval_dataset()[::11], subject.hook_name(1), 256
+    x = torch.cat([subject.activations(c, hook) for c in tokens.split(batch)])
+    sae = build_sae("topk", 128, 256, [0], k=8)
+    before = PatchedCE(subject, hook, tokens, batch_size=batch).losses(sae)
+    codes = KeptCodes(len(tokens))
+    evaluate_members(sae, x.flip(0), chunk_size=batch, keep=codes)
+    calls = []
+    reconstruct = sae.reconstruct
+    monkeypatch.setattr(sae, "reconstruct", lambda x: calls.append(len(x)) or reconstruct(x))
+    after = PatchedCE(subject, hook, tokens, batch_size=batch).losses(sae, codes)
+    assert calls == [len(c) for c in tokens.split(batch)]
+    assert torch.equal(after.l_recon, before.l_recon) and torch.equal(after.kl, before.kl)

@@ -11,7 +11,7 @@ from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
 from sae_lab.behaviour import PatchedCE, behaviour_columns
 from sae_lab.callbacks.agreement import CrossSeedAgreement
 from sae_lab.callbacks.checkpoint import epoch_completed
-from sae_lab.evaluation import evaluate_members, ground_truth_columns
+from sae_lab.evaluation import KeptCodes, evaluate_members, ground_truth_columns
 from sae_lab.metrics import effective_rank
 from sae_lab.models.protocol import GroundTruth
 from sae_lab.sae.base import MemberSAE
@@ -52,7 +52,10 @@ class EvalCallback(L.Callback):
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule, epoch: int) -> None:
         sae: MemberSAE = pl_module.sae
-        metrics, counts = evaluate_members(sae, trainer.datamodule.eval_data, self.chunk_size)
+        due = self.behaviour is not None and epoch in self.behaviour_epochs
+        # Patched CE may splice exactly the eval rows (mod113): their codes, kept here, spare it an encode.
+        codes = KeptCodes(len(self.behaviour.tokens)) if due else None
+        metrics, counts = evaluate_members(sae, trainer.datamodule.eval_data, self.chunk_size, keep=codes)
         if self.truth is not None:
             metrics.update(ground_truth_columns(sae, trainer.datamodule.eval_data, self.truth, self.chunk_size))
         decoder = sae.decoder()
@@ -60,8 +63,8 @@ class EvalCallback(L.Callback):
         logged = {}
         agreement = self.agreement.columns(epoch, {s: decoder[i] for i, s in enumerate(sae.member_seeds)}) \
             if self.agreement else {}
-        behaviour = behaviour_columns(self.behaviour.losses(sae), self.behaviour_resamples) \
-            if self.behaviour is not None and epoch in self.behaviour_epochs else [{}] * sae.n_members
+        behaviour = behaviour_columns(self.behaviour.losses(sae, codes), self.behaviour_resamples) \
+            if due else [{}] * sae.n_members
         for member, seed in enumerate(sae.member_seeds):
             atomic_save_tensors(self.run.snapshot(seed, epoch),
                                 {"decoder": decoder[member], "firing_counts": counts[member]})

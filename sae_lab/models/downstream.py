@@ -22,14 +22,23 @@ def resid_post_layer(hook: str) -> int | None:
 
 
 @torch.no_grad()
-def clean_residual(bridge, tokens: torch.Tensor, hook: str, n_layers: int) -> torch.Tensor | None:
-    """The unpatched activation at a resid_post `hook`, all positions [S, T, d_model]; None for other hooks."""
+def clean_forward(bridge, tokens: torch.Tensor, hook: str, n_layers: int
+                  ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(the logits [S, T, V] where this forward ran the whole model, else None; the unpatched activation
+    at a resid_post `hook`, all positions [S, T, d_model], else None). A last-block hook's forward is the
+    whole model, so its logits come with the residual."""
     layer = resid_post_layer(hook)
     if layer is None:
-        return None
+        return None, None
     stop = layer + 1 if layer + 1 < n_layers else None
-    _, cache = bridge.run_with_cache(tokens, names_filter=lambda name: name == hook, stop_at_layer=stop)
-    return cache[hook]
+    out, cache = bridge.run_with_cache(tokens, names_filter=lambda name: name == hook, stop_at_layer=stop)
+    return (out if stop is None else None), cache[hook]
+
+
+@torch.no_grad()
+def clean_residual(bridge, tokens: torch.Tensor, hook: str, n_layers: int) -> torch.Tensor | None:
+    """The unpatched activation at a resid_post `hook`, all positions [S, T, d_model]; None for other hooks."""
+    return clean_forward(bridge, tokens, hook, n_layers)[1]
 
 
 @torch.no_grad()

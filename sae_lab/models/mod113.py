@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from sae_lab.metrics.behaviour import ce_per_sequence
-from sae_lab.models.downstream import clean_residual, logits_after
+from sae_lab.models.downstream import clean_forward, clean_residual, logits_after
 from sae_lab.models.protocol import Patch
 
 # The task: (a + b) mod P on inputs [a, b, =]; scripts/train_mod113.py imports these.
@@ -39,6 +39,11 @@ def all_inputs() -> torch.Tensor:
 
 def answers(tokens: torch.Tensor) -> torch.Tensor:
     return (tokens[:, 0] + tokens[:, 1]) % P
+
+
+def _scored(logits: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log-probs [S, 1, P] of the answer read at `=`, the answers [S, 1]) from full logits [S, 3, V]."""
+    return logits[:, ANSWER_POSITION].float().log_softmax(-1)[:, None, :], answers(batch)[:, None]
 
 
 def bridge_config(arch: dict):
@@ -141,8 +146,15 @@ class Mod113:
             logits = logits_after(self.bridge, hook, patched(residual), self.n_layers)
         else:
             logits = self.bridge.run_with_hooks(batch, fwd_hooks=[(hook, lambda act, hook=None: patched(act))])
-        logprobs = logits[:, ANSWER_POSITION].float().log_softmax(-1)
-        return logprobs[:, None, :], answers(batch)[:, None]
+        return _scored(logits, batch)
+
+    @torch.no_grad()
+    def clean_pass(self, batch: torch.Tensor, hook: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """`scored_logprobs(batch)` and `clean_residual(batch, hook)` together: for the last block's
+        resid_post the residual's forward is the whole model, so its logits serve (one forward, not two)."""
+        batch = batch.to(self.device)
+        logits, residual = clean_forward(self.bridge, batch, hook, self.n_layers)
+        return *_scored(self.bridge(batch) if logits is None else logits, batch), residual
 
     @torch.no_grad()
     def loss(self, batch: torch.Tensor, patch: Patch | None = None, hook: str | None = None) -> torch.Tensor:

@@ -168,6 +168,12 @@ class MemberSAE(nn.Module):
         """Fixed-k codes (lets evaluation skip the dense [E, B, d_sae] code); None where k varies."""
         return None
 
+    def dense_codes(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor | None:
+        """The code z [E, B, d_sae] that `encode(x)` gives, bit for bit, from `sparse_forward(x)`'s values
+        and indices, so `decode` of it is `reconstruct(x)` without a second encode; None where the
+        architecture does not promise that."""
+        return None
+
     def decoder(self) -> torch.Tensor:
         """Dictionary atoms as rows, [E, d_sae, d_model]."""
         return self.W_dec.detach()

@@ -138,6 +138,9 @@ class KSVDSAE(MemberSAE):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.dense(*self.sparse_codes(x))
 
+    def dense_codes(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        return self.dense(values, indices)  # encode's own step after sparse_codes, which sparse_forward runs too
+
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         """Codes from the correlations DᵀY [E, B, m] (the pre-activations of a tied, bias-free encoder)."""
         return self.dense(*matching_pursuit(self.gram(), pre, self.k))

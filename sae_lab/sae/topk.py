@@ -49,6 +49,13 @@ class TopKSAE(MemberSAE):
         values, indices = self.select(pre)
         return torch.zeros_like(pre).scatter_(-1, indices, values)
 
+    def dense_codes(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+        # `activation`'s zeros_like(pre) has the layout pre_activations gives a shared [B, d_model]
+        # input ([B, E, d_sae] transposed); the same layout here lets decode run the same product.
+        n_members, batch, _ = values.shape
+        z = values.new_zeros(batch, n_members, self.d_sae).transpose(0, 1)
+        return z.scatter_(-1, indices, values)
+
     def decode_sparse(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """Decode from the k active (value, index) pairs per token: B·k·d work instead of B·m·d."""
         n_members, batch, k = values.shape

@@ -67,3 +67,14 @@ def test_model_card_states_the_effective_rank_it_has(model):
     card = json.loads(CARD_FILE.read_text())["effective_rank"]
     acts = model.activations(all_inputs(), model.hook_name(1))  # what the activation cache holds
     assert effective_rank(acts) == pytest.approx(card["at_eq"], abs=1e-3)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_clean_pass_is_scored_logprobs_and_clean_residual(model, layer):
+    """Patched CE's clean pass (one forward for the last block) gives exactly the two separate calls."""
+    tokens, hook = all_inputs()[::13], model.hook_name(layer)
+    lp, targets, residual = model.clean_pass(tokens, hook)
+    lp_ref, targets_ref = model.scored_logprobs(tokens)
+    assert torch.equal(lp, lp_ref) and torch.equal(targets, targets_ref)
+    assert torch.equal(residual, model.clean_residual(tokens, hook))
+    assert model.clean_pass(tokens, model.hook_name(layer, "mlp_out"))[2] is None

@@ -133,3 +133,17 @@ def test_sparse_training_path_matches_a_dense_reference_in_loss_and_gradients():
     for name, p in sae.named_parameters():
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
         assert p.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("architecture", ["topk", "ksvd"])
+@pytest.mark.parametrize("members", [[0], [0, 1, 2]])
+def test_dense_codes_of_sparse_forward_reconstruct_bit_for_bit(architecture, members):
+    """Patched CE decodes the eval codes instead of encoding again: that must be reconstruct(x) exactly."""
+    sae = build_sae(architecture, 16, 64, members, k=5)
+    x = torch.randn(300, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        sparse = sae.sparse_forward(x)
+        z = sae.dense_codes(sparse.values, sparse.indices)
+        assert torch.equal(z, sae.encode(x))
+        assert torch.equal(sae.decode(z), sae.reconstruct(x))
+    assert build_sae("relu", 16, 64, members).dense_codes(sparse.values, sparse.indices) is None
