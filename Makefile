@@ -80,9 +80,13 @@ reproduce-table3: $(STAMP)
 ifdef MODEL
 	$(PY) train.py -m experiment=table3 $(SUBJECT) $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
 else
-	$(PY) train.py -m experiment=table3 model=pythia-70m layer=0 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
-	$(PY) train.py -m experiment=table3 model=pythia-160m layer=1,10 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
-	$(PY) train.py -m experiment=table3 model=pythia-410m layer=2,21 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR)
+	@# every sweep runs even when an earlier one fails (say, one model's weights are missing); the report
+	@# after each covers what the dir holds, and make fails at the end if any sweep did
+	status=0; \
+	$(PY) train.py -m experiment=table3 model=pythia-70m layer=0 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR) || status=1; \
+	$(PY) train.py -m experiment=table3 model=pythia-160m layer=1,10 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR) || status=1; \
+	$(PY) train.py -m experiment=table3 model=pythia-410m layer=2,21 $(ARGS) hydra.sweep.dir=$(TABLE3_DIR) || status=1; \
+	exit $$status
 endif
 
 # The proxy-gap study. No MODEL: Pythia-70M and -410M at early/mid/late depth (the preset's 36 runs), then
@@ -102,6 +106,9 @@ reproduce-proxy-gap: $(STAMP)
 ifdef MODEL
 	$(PY) train.py -m experiment=proxy_gap $(PROXY_GAP_SUBJECT) $(PROXY_GAP_ARGS)
 else
-	$(PY) train.py -m experiment=proxy_gap $(PROXY_GAP_ARGS)
-	$(PY) train.py -m experiment=proxy_gap model=pythia-160m depth=mid $(PROXY_GAP_ARGS)
+	@# both sweeps run even when the first fails; make fails at the end if either did
+	status=0; \
+	$(PY) train.py -m experiment=proxy_gap $(PROXY_GAP_ARGS) || status=1; \
+	$(PY) train.py -m experiment=proxy_gap model=pythia-160m depth=mid $(PROXY_GAP_ARGS) || status=1; \
+	exit $$status
 endif

@@ -160,3 +160,16 @@ def test_make_reproduce_table3_on_a_tiny_local_lm(tmp_path):
         assert float(r["best_ratio"]) == pytest.approx(ratios[layer][best], rel=1e-6)
         assert r["d_sae_grid"] == "16 48"
     assert "## Table 3" in (sweep / "report" / "summary.md").read_text()
+
+
+def test_make_reproduce_table3_runs_every_sweep_when_one_fails(tmp_path, monkeypatch):
+    """Offline, each of the three Pythia sweeps fails with its subject's sentence; all three are tried (make
+    used to stop at the first) and make fails at the end."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    proc = run_make("reproduce-table3", f"TABLE3_DIR={tmp_path / 'sweep'}", f"ARGS=cache_dir={tmp_path / 'cache'}",
+                    timeout=300)
+    assert proc.returncode != 0
+    missing = {line.split()[1] for line in proc.stderr.splitlines() if line.startswith("error: model.name=")}
+    assert missing == {"model.name=EleutherAI/pythia-70m", "model.name=EleutherAI/pythia-160m",
+                       "model.name=EleutherAI/pythia-410m"}
+    assert "Traceback" not in proc.stderr and not (tmp_path / "cache").exists()
