@@ -27,6 +27,7 @@ def _keys(train_yaml: Path) -> list[tuple[str, str, str]]:
         else:
             continue
         value = re.sub(r"^\$\{oc\.env:\w+,(.*)\}$", r"\1", m["value"] or "")  # an env default shows its fallback
+        value = re.sub(r"^\$\{oc\.select:[\w.]+,(.*)\}$", r"\1", value)  # and so does a subject-given one
         out.append((key, value, (m["doc"] or "").strip()))
     return out
 
