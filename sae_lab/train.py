@@ -30,7 +30,9 @@ from sae_lab.devices import device_available
 from sae_lab.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
 from sae_lab.experiment_keys import condition_of
 from sae_lab.loggers import build_loggers, finish_loggers
+from sae_lab.models.protocol import SubjectModel
 from sae_lab.run_state import RunInterrupted, check_same_experiment, finished_rows
+from sae_lab.sae.base import MemberSAE
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import SAEModule
 from sae_lab.sae.registry import architecture_config
@@ -46,7 +48,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*returned `None`, this fit will run with no optimizer.*")
 
 
-def check_oracle_decoder(sae, subject, resample_pool: str) -> None:
+def check_oracle_decoder(sae: MemberSAE, subject: SubjectModel, resample_pool: str) -> None:
     """sae.oracle_decoder's preconditions, each a one-sentence ValueError naming the key."""
     if not hasattr(subject, "ground_truth"):
         raise ValueError(f"sae.oracle_decoder needs a subject with a known dictionary (model=synthetic); "
