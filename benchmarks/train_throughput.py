@@ -1,6 +1,6 @@
 """Training throughput of sae_lab against bare PyTorch loops, and an E=8 ensemble against 8 solo runs.
 
-    python benchmarks/train_throughput.py [--epochs N] [--members 8] [--repeats R]
+    python benchmarks/train_throughput.py [--epochs N] [--members 8] [--repeats R] [--device cuda]
 
 Every loop trains the default TopK SAE (d_sae 1024, k 32, batch 256, Adam 3e-4) on the same cached
 mod-113 activations in the same batch order, in this one process. sae_lab runs through
@@ -34,14 +34,21 @@ from sae_lab.sae.module import SAEModule, plain_step
 from sae_lab.train import train
 
 
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work, so a timing ends when the work does."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def bare_loop(acts: torch.Tensor, epochs: int, seed: int, d_sae: int = 1024, k: int = 32,
               batch_size: int = 256, lr: float = 3e-4, data_seed: int = 0) -> float:
-    """Seconds for `epochs` epochs of hand-written TopK SAE training."""
-    w_dec = init_decoder(seed, d_sae, acts.shape[1]).requires_grad_()
+    """Seconds for `epochs` epochs of hand-written TopK SAE training (on acts' device)."""
+    w_dec = init_decoder(seed, d_sae, acts.shape[1]).to(acts.device).requires_grad_()
     w_enc = w_dec.detach().T.clone().requires_grad_()
-    b_enc = torch.zeros(d_sae, requires_grad=True)
-    b_dec = torch.zeros(acts.shape[1], requires_grad=True)
+    b_enc = torch.zeros(d_sae, device=acts.device, requires_grad=True)
+    b_dec = torch.zeros(acts.shape[1], device=acts.device, requires_grad=True)
     opt = torch.optim.Adam([w_enc, b_enc, w_dec, b_dec], lr=lr)
+    sync(acts.device)
     start = time.perf_counter()
     for epoch in range(epochs):
         perm = epoch_permutation(len(acts), data_seed, epoch)
@@ -58,19 +65,22 @@ def bare_loop(acts: torch.Tensor, epochs: int, seed: int, d_sae: int = 1024, k: 
             opt.step()
             with torch.no_grad():
                 w_dec /= w_dec.norm(dim=-1, keepdim=True)
+    sync(acts.device)
     return time.perf_counter() - start
 
 
 def same_kernel_loop(acts: torch.Tensor, epochs: int, seeds: list[int], d_sae: int = 1024, k: int = 32,
                      batch_size: int = 256, lr: float = 3e-4, data_seed: int = 0) -> float:
     """Seconds for `epochs` epochs of sae_lab's SAE math and optimiser with no framework around it."""
-    sae = TopKSAE(acts.shape[1], d_sae, seeds, k=k)
+    sae = TopKSAE(acts.shape[1], d_sae, seeds, k=k).to(acts.device)
     opt = SAEModule(sae, lr=lr).configure_optimizers()
+    sync(acts.device)
     start = time.perf_counter()
     for epoch in range(epochs):
         perm = epoch_permutation(len(acts), data_seed, epoch)
         for i in range(0, len(acts), batch_size):
             plain_step(sae, opt, acts[perm[i:i + batch_size]])
+    sync(acts.device)
     return time.perf_counter() - start
 
 
@@ -88,7 +98,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None, help="default: the default budget's epochs")
     ap.add_argument("--members", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=1, help="median of this many runs of each timing")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N: every loop and sae_lab's device=")
     args = ap.parse_args()
+    device = torch.device(args.device)
     register_configs()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,12 +109,13 @@ def main() -> None:
             default = validate(compose("train"))  # resolves layer=null to the subject's default layer
         epochs = args.epochs or int(default.budget.epochs)
         subject = build_subject(default.model)
-        acts = subject_activations(subject, subject.hook_name(default.layer), cache)
+        acts = subject_activations(subject, subject.hook_name(default.layer), cache).to(device)
         samples = epochs * len(acts)
-        budget = [f"budget.epochs={epochs}"]  # eval/snapshot/checkpoint cadence: the budget's own
-        sae_lab_run(["budget.epochs=1"], out / "warmup", cache)  # imports and first-call costs
+        # eval/snapshot/checkpoint cadence: the budget's own
+        budget = [f"budget.epochs={epochs}", f"device={args.device}"]
+        sae_lab_run(["budget.epochs=1", f"device={args.device}"], out / "warmup", cache)  # first-call costs
         print(f"budget {default.budget.name if 'name' in default.budget else ''}: {epochs} epochs of "
-              f"{len(acts)} samples; {torch.get_num_threads()} threads")
+              f"{len(acts)} samples; device {args.device}; {torch.get_num_threads()} CPU threads")
 
         n = args.members
         # Cross-member Hungarian at every eval is work the solo runs cannot do; leave it out of both.
