@@ -1,6 +1,6 @@
 """Speed of one DB-KSVD iteration against a naive K-SVD iteration on the same data.
 
-    python benchmarks/ksvd_speed.py [--n 65536 --d 256 --m 1024 --k 20] [--subset 512] [--atoms 16]
+    python benchmarks/ksvd_speed.py [--n 65536 --d 256 --m 1024 --k 20] [--subset 512] [--atoms 16] [--device cuda]
 
 Data: the synthetic subject's generator (DB-KSVD's toy: amplitudes U[1, 2], noise 0.05), m true atoms.
 DB-KSVD (sae_lab.sae.ksvd): one fit_step on all n samples from the U(−½, ½) initialisation, best of
@@ -49,13 +49,21 @@ def naive_update(dictionary: torch.Tensor, y: torch.Tensor, codes: torch.Tensor,
         dictionary[j], codes[omega, j] = u[:, 0], s[0] * vh[0]
 
 
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def topk_epoch(y: torch.Tensor, m: int, k: int, batch: int = 256) -> float:
-    """Seconds for one epoch of a TopK SAE (the default learner's step: sparse loss, Adam) over y."""
-    sae = build_sae("topk", y.shape[1], m, [0], k=k)
+    """Seconds for one epoch of a TopK SAE (the default learner's step: sparse loss, Adam) over y, on
+    y's device."""
+    sae = build_sae("topk", y.shape[1], m, [0], k=k).to(y.device)
     opt = torch.optim.Adam(sae.parameters(), lr=3e-4)
+    sync(y.device)
     start = time.perf_counter()
     for i in range(0, len(y), batch):
         plain_step(sae, opt, y[i:i + batch])
+    sync(y.device)
     return time.perf_counter() - start
 
 
@@ -72,19 +80,25 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=512)
     ap.add_argument("--atoms", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where DB-KSVD and the TopK epoch run; the naive K-SVD "
+                                                    "reference always runs on the CPU")
     args = ap.parse_args()
+    device = torch.device(args.device)
     n, d, m, k = args.n, args.d, args.m, args.k
     y = generate(d, m, k, 0.0, 1.0, 2.0, 0.05, n, seed=0).observations
-    print(f"{torch.get_num_threads()} threads; n={n}, d={d}, m={m}, k={k}")
+    print(f"{torch.get_num_threads()} CPU threads; device {args.device}; n={n}, d={d}, m={m}, k={k}")
 
     times = []
+    y_dev = y.to(device)
     for _ in range(args.repeats):
-        sae = build_sae("ksvd", d, m, [0], k=k)
+        sae = build_sae("ksvd", d, m, [0], k=k).to(device)
+        sync(device)
         start = time.perf_counter()
-        sae.fit_step(y)
+        sae.fit_step(y_dev)
+        sync(device)
         times.append(time.perf_counter() - start)
     fast = min(times)
-    print(f"DB-KSVD: one iteration on {n} samples: {fast:.2f} s (best of {args.repeats})")
+    print(f"DB-KSVD: one iteration on {n} samples ({args.device}): {fast:.2f} s (best of {args.repeats})")
 
     init = build_sae("ksvd", d, m, [0], k=k).decoder()[0]
     sub = y[:args.subset]
@@ -112,7 +126,7 @@ def main() -> None:
     fast_err = relative_error(sub, sae.reconstruct(sub)[0])
     print(f"relative error on the {len(sub)}-sample subset: initialisation {start_err:.4f}, after one iteration "
           f"naive K-SVD {naive_err:.4f}, DB-KSVD {fast_err:.4f}")
-    epoch = topk_epoch(y, m, k)
+    epoch = topk_epoch(y_dev, m, k)
     print(f"one TopK epoch on the same {n} samples (batch 256): {epoch:.2f} s; DB-KSVD: {1 / fast:.3f} iterations/s, "
           f"one iteration = {fast / epoch:.2f} TopK epochs")
 

@@ -7,7 +7,7 @@ encoder forward and its weight gradient; the sparse decoder is B·k·d) at an as
 included: evaluation, patched CE, the report, and building the activation caches (given as FLOPs,
 2 × parameters × tokens per cache: an upper bound, the whole model's forward).
 
-    python benchmarks/preset_cost.py [--preset table4,table3,proxy_gap] [--steps 2] [--gpu-tflops 25]
+    python benchmarks/preset_cost.py [--preset table4,table3,proxy_gap] [--steps 2] [--gpu-tflops 25] [--device cuda]
 
 The shapes below are the presets' (conf/experiment/table4.yaml, table3.yaml, proxy_gap.yaml); d_model and
 parameter counts are Pythia's.
@@ -56,14 +56,18 @@ def preset_jobs(name: str) -> tuple[list[Job], list[tuple[str, int]]]:
     raise SystemExit(f"--preset {name} is not one of table4, table3, proxy_gap.")
 
 
-def step_seconds(d_model: int, d_sae: int, k: int, ensemble: int, steps: int) -> float:
-    sae = build_sae("topk", d_model, d_sae, list(range(ensemble)), k=k)
+def step_seconds(d_model: int, d_sae: int, k: int, ensemble: int, steps: int, device: torch.device) -> float:
+    sae = build_sae("topk", d_model, d_sae, list(range(ensemble)), k=k).to(device)
     opt = torch.optim.Adam(sae.parameters(), lr=3e-4, fused=True)
-    x = torch.randn(BATCH, d_model)
+    x = torch.randn(BATCH, d_model, device=device)
     plain_step(sae, opt, x)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         plain_step(sae, opt, x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     return (time.perf_counter() - start) / steps
 
 
@@ -73,8 +77,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--gpu-tflops", type=float, default=25.0,
                         help="assumed sustained float32 TFLOP/s of the GPU for the estimate")
+    parser.add_argument("--device", default="cpu", help="where the steps are timed (the 'CPU' column: measured "
+                                                        "there); the GPU column stays the FLOP estimate")
     args = parser.parse_args()
-    print(f"batch {BATCH}; {torch.get_num_threads()} CPU threads; GPU at an assumed {args.gpu_tflops:g} TFLOP/s")
+    device = torch.device(args.device)
+    print(f"batch {BATCH}; steps timed on {args.device}; {torch.get_num_threads()} CPU threads; GPU at an assumed "
+          f"{args.gpu_tflops:g} TFLOP/s")
     measured: dict[tuple, float] = {}
     for name in args.preset.split(","):
         jobs, caches = preset_jobs(name)
@@ -83,7 +91,7 @@ def main() -> None:
             d_model = PYTHIA[job.model][0]
             shape = (d_model, job.d_sae, job.k, job.ensemble)
             if shape not in measured:
-                measured[shape] = step_seconds(*shape, args.steps)
+                measured[shape] = step_seconds(*shape, args.steps, device)
             steps = -(-job.vectors // BATCH) * job.epochs * job.count
             gpu_step = 4 * BATCH * d_model * job.d_sae * job.ensemble / (args.gpu_tflops * 1e12)
             total_cpu += measured[shape] * steps
