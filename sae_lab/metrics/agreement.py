@@ -112,14 +112,41 @@ def firing_jaccard(z_s: torch.Tensor, z_t: torch.Tensor) -> torch.Tensor:
     return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros((), dtype=inter.dtype))
 
 
+def live_matched_mean(live_sim: torch.Tensor | np.ndarray, n_rows: int, n_cols: int) -> float:
+    """The mean matched value of `hungarian` on an n_rows × n_cols similarity matrix whose rows and columns
+    other than those of `live_sim` are all zero (dead features: every pairing with them is worth 0), from
+    `live_sim` alone. Exact: with rows ≤ columns, every live row is matched either to a live column or to
+    one of min(#zero columns, #live rows) zero columns (worth 0, better than a negative value), and the
+    zero rows take what is left at 0; so a mostly dead dictionary costs a matching of its live part only."""
+    live = live_sim.detach().cpu().numpy() if isinstance(live_sim, torch.Tensor) else np.asarray(live_sim)
+    if n_rows > n_cols:
+        live, n_rows, n_cols = live.T, n_cols, n_rows
+    if n_rows == 0:
+        return float("nan")
+    if live.size == 0:
+        return 0.0
+    pad = min(n_cols - live.shape[1], live.shape[0])
+    padded = np.zeros((live.shape[0], live.shape[1] + pad), dtype=live.dtype)
+    padded[:, :live.shape[1]] = live
+    return float(hungarian(padded)[2].sum() / n_rows)
+
+
 def activation_hungarian(z_s: torch.Tensor, z_t: torch.Tensor) -> float:
-    """Mean matched Pearson correlation of feature activations on held-out tokens."""
-    return float(hungarian(feature_correlations(z_s, z_t))[2].mean())
+    """Mean matched Pearson correlation of feature activations on held-out tokens. Features constant on
+    those tokens correlate 0 with everything, so only the others are correlated and matched."""
+    def live(z: torch.Tensor) -> torch.Tensor:
+        z = z.double()
+        return (z - z.mean(0)).norm(dim=0) > 0  # feature_correlations' own test
+
+    ls, lt = live(z_s), live(z_t)
+    return live_matched_mean(feature_correlations(z_s[:, ls], z_t[:, lt]), z_s.shape[1], z_t.shape[1])
 
 
 def firing_overlap_hungarian(z_s: torch.Tensor, z_t: torch.Tensor) -> float:
-    """Mean matched Jaccard overlap of firing sets on held-out tokens."""
-    return float(hungarian(firing_jaccard(z_s, z_t))[2].mean())
+    """Mean matched Jaccard overlap of firing sets on held-out tokens. Features that never fire overlap 0
+    with everything, so only the others are compared and matched."""
+    fs, ft = (z_s != 0).any(0), (z_t != 0).any(0)
+    return live_matched_mean(firing_jaccard(z_s[:, fs], z_t[:, ft]), z_s.shape[1], z_t.shape[1])
 
 
 def permute_features_per_block(z: torch.Tensor, block: int, seed: int = 0) -> torch.Tensor:

@@ -5,8 +5,14 @@ import pytest
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from sae_lab.metrics import decoder_hungarian
-from sae_lab.metrics.agreement import abs_cosine, random_dictionaries
+from sae_lab.metrics import activation_hungarian, decoder_hungarian, firing_overlap_hungarian
+from sae_lab.metrics.agreement import (
+    abs_cosine,
+    feature_correlations,
+    firing_jaccard,
+    live_matched_mean,
+    random_dictionaries,
+)
 from sae_lab.metrics.sparse_matching import neighbour_graph, sparse_hungarian
 
 
@@ -75,3 +81,31 @@ def test_a_graph_without_full_matching_widens_until_it_has_one():
     sim = abs_cosine(a, b).double().numpy()
     rows, cols = linear_sum_assignment(sim, maximize=True)
     assert out["mean"] == pytest.approx(sim[rows, cols].mean(), abs=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(30, 30), (20, 35), (35, 20)])
+@pytest.mark.parametrize("dead_rows, dead_cols", [(0, 0), (12, 0), (0, 9), (12, 9), (19, 19)])
+def test_live_matched_mean_equals_the_full_matching(shape, dead_rows, dead_cols):
+    """Signed values (Pearson-like) with some all-zero rows and columns (dead features): the matching of the
+    live part alone, padded with zero columns, has the full matching's mean."""
+    rng = np.random.default_rng(sum(shape) * 100 + dead_rows * 10 + dead_cols)
+    sim = rng.uniform(-0.5, 1.0, size=shape)
+    dead_r, dead_c = rng.permutation(shape[0])[:dead_rows], rng.permutation(shape[1])[:dead_cols]
+    sim[dead_r] = 0.0
+    sim[:, dead_c] = 0.0
+    rows, cols = linear_sum_assignment(sim, maximize=True)
+    live = sim[np.setdiff1d(np.arange(shape[0]), dead_r)][:, np.setdiff1d(np.arange(shape[1]), dead_c)]
+    assert live_matched_mean(live, *shape) == pytest.approx(sim[rows, cols].mean(), abs=1e-12)
+
+
+def test_activation_and_firing_matchings_equal_the_full_matrices_with_dead_features():
+    """On codes where most features never fire, the matchings computed on live features only equal the
+    full matrices' matchings (which give dead features 0)."""
+    gen = torch.Generator().manual_seed(0)
+    z_s = torch.relu(torch.randn(300, 40, generator=gen)) * (torch.rand(40, generator=gen) < 0.3)
+    z_t = torch.relu(torch.randn(300, 50, generator=gen)) * (torch.rand(50, generator=gen) < 0.4)
+    for full, fast in ((feature_correlations, activation_hungarian), (firing_jaccard, firing_overlap_hungarian)):
+        sim = full(z_s, z_t).numpy()
+        rows, cols = linear_sum_assignment(sim, maximize=True)
+        assert fast(z_s, z_t) == pytest.approx(sim[rows, cols].mean(), abs=1e-12)
+    assert live_matched_mean(np.zeros((0, 0)), 4, 6) == 0.0
