@@ -3,6 +3,7 @@ the same one unfinished (resumed), or the same one finished (its final metrics, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from omegaconf import DictConfig, OmegaConf
@@ -37,12 +38,27 @@ def check_same_experiment(run: RunDir, cfg: DictConfig) -> None:
         raise ConfigError(f"{run.config} is unreadable, so this run cannot tell whether resuming {run.root} "
                           "is safe; choose a new run dir.") from None
     new = experiment_of(cfg)
-    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and not k.startswith(EXTENDABLE))
+    # A key added to an architecture after the run was written is absent from its config; at its
+    # default it cannot have changed what the run computes.
+    new_defaults = _sae_defaults(str(new.get("sae.architecture", "")))
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and not k.startswith(EXTENDABLE)
+                  and not (k not in old and k in new_defaults and new.get(k) == new_defaults[k]))
     if diff:
         was = ", ".join(f"{k}={old.get(k)}" for k in diff[:4])
         now = ", ".join(f"{k}={new.get(k)}" for k in diff[:4])
         raise ConfigError(f"{run.root} already holds a run with {was}, not {now}; resume it with the same "
                           "settings or choose a new run dir (hydra.run.dir=... or hydra.sweep.dir=...).")
+
+
+def _sae_defaults(architecture: str) -> dict:
+    """{"sae.<key>": default} of the named architecture's config dataclass; {} for an unknown one."""
+    from sae_lab.sae.registry import REGISTRY
+
+    cls = REGISTRY.get(architecture)
+    if cls is None:
+        return {}
+    return {f"sae.{f.name}": f.default for f in dataclasses.fields(cls.config_class)
+            if f.default is not dataclasses.MISSING}
 
 
 def finished_rows(run: RunDir, cfg: DictConfig) -> dict[int, dict] | None:
