@@ -186,10 +186,11 @@ def matched_cosine_histogram(values: np.ndarray, null_values: np.ndarray, title:
 def recovery_plot(trajectories: dict[str, list[dict]], path: Path) -> Figure:
     """Beside each other against epoch: cross-seed agreement (MMCS, Hungarian), recovery of the true dictionary
     (mean matched |cos|, fraction of true atoms above 0.9) and the latent recovery error, for the conditions
-    whose runs had a ground truth (model=synthetic). Agreement between seeds means little until it is set
-    against agreement with the truth, so the panels share the epoch axis and the |cos| scale."""
-    fig = Figure(figsize=(14, 4.5), layout="constrained")
-    ax_seed, ax_truth, ax_latent = fig.subplots(1, 3, sharex=True)
+    whose runs had a ground truth (model=synthetic), and the mean relative reconstruction error (DB-KSVD's
+    Figure 3). Agreement between seeds means little until it is set against agreement with the truth, so
+    the panels share the epoch axis and the |cos| scale."""
+    fig = Figure(figsize=(18, 4.5), layout="constrained")
+    ax_seed, ax_truth, ax_latent, ax_rel = fig.subplots(1, 4, sharex=True)
     colours = cycle(f"C{i}" for i in range(10))
     handles, all_epochs = [], set()
     for n, (name, rows) in enumerate(trajectories.items()):
@@ -208,6 +209,7 @@ def recovery_plot(trajectories: dict[str, list[dict]], path: Path) -> Figure:
         ax_truth.plot(epochs, series("gt_hungarian_mean"), color=colour, marker=marker, ms=4)
         ax_truth.plot(epochs, series("gt_recovered_0.9"), color=colour, marker=marker, ms=4, ls=":")
         ax_latent.plot(epochs, series("gt_latent_error"), color=colour, marker=marker, ms=4)
+        ax_rel.plot(epochs, series("rel_error_norm"), color=colour, marker=marker, ms=4)
         handles.append(Line2D([], [], color=colour, marker=marker, label=name))
     keys = [Line2D([], [], color="grey", label="MMCS (left) / mean matched |cos| to the truth (middle)"),
             Line2D([], [], color="grey", ls="--", label="Hungarian mean across seeds"),
@@ -215,9 +217,10 @@ def recovery_plot(trajectories: dict[str, list[dict]], path: Path) -> Figure:
     ax_seed.set_ylabel("agreement between seeds")
     ax_truth.set_ylabel("recovery of the true dictionary")
     ax_latent.set_ylabel("latent recovery error ‖x_m − x‖₂ (mean)")
+    ax_rel.set_ylabel("mean relative error ‖y − ŷ‖₂ / ‖y‖₂")
     for ax in (ax_seed, ax_truth):
         ax.set_ylim(0, 1.02)
-    for ax in (ax_seed, ax_truth, ax_latent):
+    for ax in (ax_seed, ax_truth, ax_latent, ax_rel):
         ax.grid(alpha=0.3)
         if all_epochs:
             epoch_axis(ax, sorted(all_epochs))

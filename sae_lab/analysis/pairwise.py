@@ -64,13 +64,15 @@ _EPOCH_METRICS = ["mse_mean", "fvu", "l0", "alive_frac", "ce_loss_score", "ce_re
 # Recovery of a known dictionary and latents (model=synthetic): in trajectory.csv only where runs wrote them.
 GROUND_TRUTH_METRICS = ["gt_mmcs", "gt_hungarian_mean", "gt_recovered_0.9", "gt_recovered_0.99", "gt_latent_error",
                         "gt_cert_spearman"]
+# Where the runs recorded it: the mean relative error ‖x − x̂‖/‖x‖ (DB-KSVD's Figure 3 plots it by iteration).
+_OPTIONAL_METRICS = ["rel_error_norm"]
 
 
 def epoch_means(cond: Condition) -> pd.DataFrame:
     """Mean over members of each eval metric, by epoch (NaN where a metric was never recorded)."""
     if cond.metrics.empty:
         return pd.DataFrame(columns=_EPOCH_METRICS, dtype=float)
-    columns = _EPOCH_METRICS + [c for c in GROUND_TRUTH_METRICS if c in cond.metrics]
+    columns = _EPOCH_METRICS + [c for c in _OPTIONAL_METRICS + GROUND_TRUTH_METRICS if c in cond.metrics]
     present = [c for c in columns if c in cond.metrics]
     return cond.metrics.groupby("epoch")[present].agg(skipna_mean).reindex(columns=columns)
 

@@ -35,6 +35,9 @@ def test_ksvd_sweep_on_synthetic_ends_in_a_report(tmp_path, cache_dir):
     assert len(jobs) == 3
     metrics = pd.read_csv(jobs[0] / "metrics.csv")
     assert metrics["gt_hungarian_mean"].notna().all() and metrics["step"].tolist() == [0, 1, 2]
+    # The report's relative error (recovery.png's fourth panel) is the mean over the seeds' metrics.csv.
+    by_seed = pd.concat(pd.read_csv(job / "metrics.csv") for job in jobs).groupby("epoch")["rel_error_norm"].mean()
+    assert trajectory.set_index("epoch")["rel_error_norm"].to_numpy() == pytest.approx(by_seed.to_numpy(), rel=1e-6)
     # With no d_sae or k given, the learner is sized to the subject's truth (256 latents, 4 per sample).
     config = OmegaConf.load(jobs[0] / "config.yaml")
     assert (config.d_sae, config.k) == (256, 4)
