@@ -10,6 +10,7 @@
       sae/seed{S}/cfg.json                   SAELens-layout export of each member
       sae/seed{S}/sae_weights.safetensors
       logs/                                  logger output (csv / tensorboard / wandb)
+      logs/csv/[resumeN/]metrics.csv         Lightning's CSVLogger (train/loss by step), one file per attempt
       error.txt                              why the run failed (a sweep job that failed alone)
       slurm.json                             SLURM job / array ids of each attempt (runs under SLURM)
 """
@@ -171,6 +172,29 @@ class RunDir:
     @property
     def logs_dir(self) -> Path:
         return self.root / "logs"
+
+    def csv_log_files(self) -> list[Path]:
+        """Lightning CSVLogger files under logs/csv, first attempt first (a resumed run logs to resumeN/)."""
+        d = self.logs_dir / "csv"
+        files = [d / "metrics.csv"] if (d / "metrics.csv").is_file() else []
+        resumes = [p for p in d.glob("resume*/metrics.csv") if p.parent.name.removeprefix("resume").isdigit()]
+        return files + sorted(resumes, key=lambda p: int(p.parent.name.removeprefix("resume")))
+
+    def training_loss(self) -> pd.DataFrame:
+        """The logged `train/loss` (mean over the run's members) by Lightning's step, [step, train_loss]; the
+        loss after the n-th update is logged at step n − 1. Read from every
+        attempt's CSV log, a later attempt's value replacing an earlier one's at the same step (a resumed
+        run repeats the steps after its checkpoint). Empty when no CSV log recorded it."""
+        frames = []
+        for path in self.csv_log_files():
+            table = pd.read_csv(path)
+            if {"step", "train/loss"} <= set(table.columns):
+                frames.append(table[["step", "train/loss"]].dropna())
+        if not frames:
+            return pd.DataFrame({"step": pd.Series(dtype="int64"), "train_loss": pd.Series(dtype="float64")})
+        merged = pd.concat(frames).drop_duplicates("step", keep="last").sort_values("step")
+        return pd.DataFrame({"step": merged["step"].astype("int64").to_numpy(),
+                             "train_loss": merged["train/loss"].astype("float64").to_numpy()})
 
     def snapshot_dir(self, seed: int) -> Path:
         return self.root / "snapshots" / f"seed{seed}"

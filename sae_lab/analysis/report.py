@@ -27,6 +27,7 @@ from sae_lab.analysis.runs import load_runs
 from sae_lab.analysis.subspace import subspace_tables
 from sae_lab.analysis.summary import condition_table, final_row, final_table, header, run_status_rows
 from sae_lab.analysis.timescale import condition_timescale, timescale_line
+from sae_lab.analysis.training_curve import training_loss_section
 from sae_lab.analysis.wandb_summary import log_report
 from sae_lab.artifacts import atomic_write_text, report_dir, write_csv
 
@@ -178,6 +179,10 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         lines += coherence_section(conditions, out)
     except Exception as err:  # noqa: BLE001 - as above
         lines += [f"The coherence table could not be built ({type(err).__name__}: {err}).", ""]
+    try:
+        lines += training_loss_section(conditions, out)
+    except Exception as err:  # noqa: BLE001 - as above
+        lines += [f"The training-loss table could not be built ({type(err).__name__}: {err}).", ""]
     summary = "\n".join(lines + ["## Conditions", ""] + ["\n\n".join(sections)]) + "\n"
     atomic_write_text(out / "summary.md", summary)
     log_report(root, out, (r.config for r in records))  # last: only reads the files above; never raises

@@ -22,7 +22,7 @@ RANDOM_ERROR_FACTOR = 4  # the final relative error is at most 1/4 of the random
 
 def test_ksvd_sweep_on_synthetic_ends_in_a_report(tmp_path, cache_dir):
     proc = run_train("-m", "seed=1..3", "sae=ksvd", "model=synthetic", "budget=smoke", "progress=false",
-                     f"cache_dir={cache_dir}", f"hydra.sweep.dir={tmp_path}")
+                     "trainer.log_every_n_steps=1", f"cache_dir={cache_dir}", f"hydra.sweep.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Behaviour (patched CE) is skipped" in proc.stdout
     report = tmp_path / "report"
@@ -38,6 +38,14 @@ def test_ksvd_sweep_on_synthetic_ends_in_a_report(tmp_path, cache_dir):
     # The report's relative error (recovery.png's fourth panel) is the mean over the seeds' metrics.csv.
     by_seed = pd.concat(pd.read_csv(job / "metrics.csv") for job in jobs).groupby("epoch")["rel_error_norm"].mean()
     assert trajectory.set_index("epoch")["rel_error_norm"].to_numpy() == pytest.approx(by_seed.to_numpy(), rel=1e-6)
+    # The training error after each iteration (DB-KSVD's train/loss), averaged over the three runs' CSV logs.
+    logged = [pd.read_csv(job / "logs" / "csv" / "metrics.csv")[["step", "train/loss"]].dropna() for job in jobs]
+    expected = pd.concat(logged).groupby("step")["train/loss"].mean()
+    training = pd.read_csv(report / "training_loss.csv")
+    assert expected.index.tolist() == [0, 1] and training["updates"].tolist() == [1, 2]  # smoke: 2 iterations
+    assert training["train_loss"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-6)
+    assert training["train_loss"].iloc[-1] < training["train_loss"].iloc[0]  # the fit improves on its data
+    assert "## Training loss by update" in summary and (report / "training_loss.png").is_file()
     # With no d_sae or k given, the learner is sized to the subject's truth (256 latents, 4 per sample).
     config = OmegaConf.load(jobs[0] / "config.yaml")
     assert (config.d_sae, config.k) == (256, 4)
