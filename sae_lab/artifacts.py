@@ -187,7 +187,10 @@ class RunDir:
         run repeats the steps after its checkpoint). Empty when no CSV log recorded it."""
         frames = []
         for path in self.csv_log_files():
-            table = pd.read_csv(path)
+            try:
+                table = pd.read_csv(path)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+                continue  # a log cut short by a kill: the other attempts still count
             if {"step", "train/loss"} <= set(table.columns):
                 frames.append(table[["step", "train/loss"]].dropna())
         if not frames:

@@ -26,6 +26,9 @@ def test_a_resumed_runs_attempts_merge_with_the_later_value_kept(tmp_path):
     assert curve["step"].tolist() == [0, 1, 2, 3, 4, 5, 6]
     assert curve["train_loss"].tolist() == [1.0, 0.9, 0.8, 0.71, 0.61, 0.49, 0.4]
     assert RunDir(tmp_path / "none").training_loss().empty
+    (run.logs_dir / "csv" / "resume3").mkdir()
+    (run.logs_dir / "csv" / "resume3" / "metrics.csv").write_bytes(b"")  # killed before its first write
+    assert run.training_loss()["train_loss"].tolist()[-1] == 0.4
 
 
 def test_condition_curve_is_the_mean_over_its_runs_at_shared_steps(tmp_path):
