@@ -1,13 +1,17 @@
 """A TopK training step against its floor, and E-member ensembles against E solo steps.
 
     python benchmarks/step_floor.py [--device cuda] [--batch 4096] [--d-models 128,1024]
-        [--d-saes 1024,16384] [--ks 8,32,128] [--members 1,8,32] [--repeats 5]
+        [--d-saes 1024,16384] [--ks 8,32,128] [--members 1,8,32] [--aux-ks 64,128,256,512] [--repeats 5]
 
 1. For each (d_model, d_sae, k): sae_lab's step (`plain_step`: encoder GEMM, topk, sparse decode, backward,
    fused Adam, decoder renormalisation) over the floor, one dense encoder GEMM + topk of the same shapes —
    work no TopK step can skip. Printed as step / floor.
 2. For each E in --members, at d_model 128, d_sae 1024, k 32: one E-member step against E one-member
    steps (E · t₁ / t_E: how many solo steps one ensemble step is worth).
+3. For each aux_k in --aux-ks, at d_model 128, d_sae 1024, k 32, 5 members (the mod113 Figure 1 AuxK arm at
+   aux_k 256): a step with the AuxK loss over a plain TopK step, with every latent counted dead
+   (dead_steps -1) so the auxiliary top-k and decode run over all d_sae latents, the cost at its largest;
+   once with sae_lab's choice of auxiliary decode and once with the embedding_bag decode forced.
 Every timing is the median of --repeats after a warm-up, synchronised on a GPU.
 """
 
@@ -19,6 +23,7 @@ import time
 
 import torch
 
+import sae_lab.sae.topk as topk_module
 from sae_lab.sae import build_sae
 from sae_lab.sae.module import plain_step
 
@@ -38,8 +43,8 @@ def timed(fn, repeats: int, device: torch.device) -> float:
 
 
 def step_time(d_model: int, d_sae: int, k: int, members: int, batch: int, repeats: int,
-              device: torch.device) -> float:
-    sae = build_sae("topk", d_model, d_sae, list(range(members)), k=k).to(device)
+              device: torch.device, **options: int) -> float:
+    sae = build_sae("topk", d_model, d_sae, list(range(members)), k=k, **options).to(device)
     opt = torch.optim.Adam(sae.parameters(), lr=3e-4, fused=True)
     x = torch.randn(batch, d_model, device=device)
     return timed(lambda: plain_step(sae, opt, x), repeats, device)
@@ -64,6 +69,7 @@ def main() -> None:
     ap.add_argument("--d-saes", default="1024,16384")
     ap.add_argument("--ks", default="8,32,128")
     ap.add_argument("--members", default="1,8,32")
+    ap.add_argument("--aux-ks", default="64,128,256,512")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -81,6 +87,16 @@ def main() -> None:
         ens = step_time(128, 1024, 32, members, args.batch, args.repeats, device)
         print(f"ensemble E={members:3d} (d 128 -> 1024, k 32): {ens * 1e3:9.2f} ms per step, {members} solo steps "
               f"{members * solo * 1e3:9.2f} ms; ensemble / solo throughput = {members * solo / ens:.2f}", flush=True)
+    plain = step_time(128, 1024, 32, 5, args.batch, args.repeats, device)
+    for aux_k in ints(args.aux_ks):
+        aux = step_time(128, 1024, 32, 5, args.batch, args.repeats, device, aux_k=aux_k, dead_steps=-1)
+        chosen = topk_module.DENSE_DECODE_FRACTION
+        topk_module.DENSE_DECODE_FRACTION = 0  # never dense: the embedding_bag decode
+        bag = step_time(128, 1024, 32, 5, args.batch, args.repeats, device, aux_k=aux_k, dead_steps=-1)
+        topk_module.DENSE_DECODE_FRACTION = chosen
+        print(f"AuxK aux_k {aux_k:4d} (E=5, d 128 -> 1024, k 32): step / plain TopK step = {aux / plain:.2f} "
+              f"({'dense' if aux_k * chosen > 1024 else 'embedding_bag'} aux decode), {bag / plain:.2f} with the "
+              f"embedding_bag aux decode; {plain * 1e3:.2f} ms plain", flush=True)
 
 
 if __name__ == "__main__":

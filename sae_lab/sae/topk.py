@@ -13,6 +13,9 @@ from sae_lab.metrics.consistency import self_consistency
 from sae_lab.sae.base import MemberLoss, MemberSAE, SAEConfig, SAEOutput, SparseCodes
 from sae_lab.sae.registry import register
 
+# The auxiliary decode goes dense when a token has more than d_sae / DENSE_DECODE_FRACTION codes.
+DENSE_DECODE_FRACTION = 8
+
 
 @dataclass
 class TopKConfig(SAEConfig):
@@ -104,5 +107,11 @@ class TopKSAE(MemberSAE):
             return torch.zeros(len(self.member_seeds), device=x.device)
         aux_values, aux_indices = pre.masked_fill(~dead[:, None, :], float("-inf")).topk(
             min(self.aux_k, n_dead), dim=-1, sorted=False)
-        residual_hat = self.decode_sparse(aux_values.relu(), aux_indices) - self.b_dec[:, None, :]
+        aux_values = aux_values.relu()
+        if aux_values.shape[-1] * DENSE_DECODE_FRACTION > self.d_sae:
+            # Many codes per token: embedding_bag's backward (a scatter-add per code) loses to one dense
+            # batched product from about d_sae / 8 codes on (`benchmarks/step_floor.py --aux-ks`).
+            residual_hat = torch.bmm(torch.zeros_like(pre).scatter(-1, aux_indices, aux_values), self.W_dec)
+        else:
+            residual_hat = self.decode_sparse(aux_values, aux_indices) - self.b_dec[:, None, :]
         return self.mse((x - x_hat).detach(), residual_hat)

@@ -135,6 +135,37 @@ def test_sparse_training_path_matches_a_dense_reference_in_loss_and_gradients():
         assert p.grad.abs().sum() > 0, name
 
 
+
+@pytest.mark.parametrize("aux_k", [3, 12])  # 3 of 32 latents: the embedding_bag decode; 12: the dense one
+def test_auxk_loss_and_gradients_match_a_hand_written_reference(aux_k):
+    """The AuxK loss written out by hand (dead = not fired this step with dead_steps 0; the aux_k largest
+    dead pre-activations, ReLU'd, decode the detached residual without b_dec) gives the same loss and
+    gradients on both decode paths."""
+    torch.manual_seed(0)
+    sae = TopKSAE(8, 32, [0, 1], k=2, aux_k=aux_k, dead_steps=0)
+    with torch.no_grad():
+        sae.b_enc.normal_(0, 0.1)
+        sae.b_dec.normal_(0, 0.1)
+    x = torch.randn(6, 8)
+    loss = sae.member_loss(x).loss
+    loss.sum().backward()
+    grads = {name: p.grad.clone() for name, p in sae.named_parameters()}
+    sae.zero_grad()
+    pre = (x - sae.b_dec[:, None, :]) @ sae.W_enc.transpose(1, 2) + sae.b_enc[:, None, :]
+    values, indices = pre.topk(2, dim=-1)
+    z = torch.zeros_like(pre).scatter(-1, indices, values.relu())
+    x_hat = z @ sae.W_dec + sae.b_dec[:, None, :]
+    fired = (z > 0).any(dim=1)  # [E, d_sae]
+    aux_values, aux_indices = pre.masked_fill(fired[:, None, :], float("-inf")).topk(aux_k, dim=-1)
+    aux_z = torch.zeros_like(pre).scatter(-1, aux_indices, aux_values.relu())
+    aux = ((aux_z @ sae.W_dec - (x - x_hat).detach()) ** 2).mean(dim=(-2, -1))
+    reference = ((x_hat - x) ** 2).mean(dim=(-2, -1)) + aux / 32
+    reference.sum().backward()
+    torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
+    for name, p in sae.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
+
+
 @pytest.mark.parametrize("architecture", ["topk", "ksvd"])
 @pytest.mark.parametrize("members", [[0], [0, 1, 2]])
 def test_dense_codes_of_sparse_forward_reconstruct_bit_for_bit(architecture, members):
