@@ -1,6 +1,8 @@
 """Search mod-113 training recipes for the layer-1 residual geometry (effective rank) of the paper's
 subject: train each recipe with scripts/train_mod113.py's loop, measure erank at a, b, = and over all
-three positions, and append a row per recipe to <out>/recipes.csv (weights in <out>/<recipe>.*).
+three positions, and append a row per recipe to <out>/recipes.jsonl (weights in <out>/<recipe>.*); then write
+<out>/erank_by_hook.csv: the same measure at every residual and MLP hook of every recipe's weights.
+"untrained" is the recipes' common starting point (seed 0), measured without training.
 
     python scripts/mod113_recipes.py [--out outputs/mod113_recipes] [--threads 1] [--only NAME ...]
 """
@@ -8,7 +10,9 @@ three positions, and append a row per recipe to <out>/recipes.csv (weights in <o
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,13 +20,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from sae_lab.models.mod113 import CARD_FILE, WEIGHTS_FILE
+from sae_lab.models.mod113 import CARD_FILE, WEIGHTS_FILE, all_inputs, answers
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_mod113 import layer1_erank, train  # noqa: E402
+from train_mod113 import erank_by_hook, forward, initial_params, layer1_erank, train  # noqa: E402
 
 # name: train_mod113.train keyword arguments. "shipped" is the recipe of sae_lab's mod113 weights.
 RECIPES = {
+    "untrained": dict(stop="untrained"),
     "shipped": dict(train_frac=0.5, lr=2e-3, weight_decay=1.0, stop="clean"),
     "first100": dict(train_frac=0.5, lr=2e-3, weight_decay=1.0, stop="first"),
     "wd0_frac0.9_first100": dict(train_frac=0.9, lr=2e-3, weight_decay=0.0, stop="first", max_steps=3000),
@@ -50,6 +55,12 @@ def main() -> None:
             params = load_file(str(WEIGHTS_FILE))
             card = json.loads(CARD_FILE.read_text())
             card["recipe"].update(stop="clean", init_scale=1.0)
+        elif name == "untrained":
+            params = initial_params(seed=0)
+            with torch.no_grad():
+                accuracy = (forward(params, all_inputs()).argmax(-1) == answers(all_inputs())).float().mean().item()
+            card = {"recipe": {"optimizer": "none", **kwargs, "seed": 0, "init_scale": 1.0}, "steps": 0,
+                    "accuracy_all_pairs": accuracy}
         else:
             params, card = train(log_every=100, log=lambda m, n=name: print(f"[{n}] {m}", flush=True),
                                  **kwargs)
@@ -61,6 +72,25 @@ def main() -> None:
                                 if k not in ("task", "architecture", "recipe", "name")}}) + "\n")
         print(f"[{name}] erank a/b/=/all: {card['erank_a']:.1f} {card['erank_b']:.1f} "
               f"{card['erank_eq']:.1f} {card['erank_all']:.1f}; steps {card['steps']}", flush=True)
+    write_erank_by_hook(args.out)
+
+
+def write_erank_by_hook(out: Path) -> None:
+    """erank at every hook for each recipe whose weights are in `out`, in RECIPES order (written atomically)."""
+    rows = []
+    for name in RECIPES:
+        weights = out / f"{name}.safetensors"
+        if weights.exists():
+            for hook, erank in erank_by_hook(load_file(str(weights))).items():
+                rows.append({"name": name, "hook": hook, **{k: round(v, 2) for k, v in erank.items()}})
+    if not rows:
+        return
+    tmp = out / "erank_by_hook.csv.tmp"
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, out / "erank_by_hook.csv")
 
 
 if __name__ == "__main__":

@@ -49,9 +49,13 @@ def init_params(gen: torch.Generator) -> dict[str, torch.Tensor]:
     return p
 
 
-def residual(p: dict[str, torch.Tensor], tokens: torch.Tensor, all_positions: bool = False) -> torch.Tensor:
-    """The last block's resid_post, [batch, pos, d_model]; only the "=" position unless `all_positions`."""
+def residual(p: dict[str, torch.Tensor], tokens: torch.Tensor, all_positions: bool = False,
+             record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """The last block's resid_post, [batch, pos, d_model]; only the "=" position unless `all_positions`.
+    `record` (with `all_positions`) receives every residual and MLP activation by TransformerLens hook name."""
+    keep = record.__setitem__ if record is not None else lambda name, value: None
     x = p["embed.W_E"][tokens] + p["pos_embed.W_pos"]
+    keep("blocks.0.hook_resid_pre", x)
     mask = torch.triu(torch.ones(N_CTX, N_CTX, dtype=torch.bool), 1)
     for layer in range(N_LAYERS):
         b = f"blocks.{layer}."
@@ -64,8 +68,11 @@ def residual(p: dict[str, torch.Tensor], tokens: torch.Tensor, all_positions: bo
         z = scores.softmax(-1) @ v
         attn_out = torch.einsum("bhpe,hed->bpd", z, p[b + "attn.W_O"]) + p[b + "attn.b_O"]
         x = q_in + attn_out
+        keep(b + "hook_resid_mid", x)
         hidden = torch.relu(x @ p[b + "mlp.W_in"] + p[b + "mlp.b_in"])
+        keep(b + "mlp.hook_post", hidden)
         x = x + hidden @ p[b + "mlp.W_out"] + p[b + "mlp.b_out"]
+        keep(b + "hook_resid_post", x)
     return x
 
 
@@ -74,15 +81,34 @@ def forward(p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
     return residual(p, tokens)[:, -1] @ p["unembed.W_U"] + p["unembed.b_U"]
 
 
-def layer1_erank(p: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Effective rank of the last block's resid_post over all 12,769 inputs, at a, b, = and all three."""
+def erank_by_position(x: torch.Tensor) -> dict[str, float]:
+    """Effective rank of activations [12,769, pos, d] at a, b, = and over all three positions."""
     from sae_lab.metrics.spectrum import effective_rank
 
-    with torch.no_grad():
-        x = residual(p, all_inputs(), all_positions=True)
     out = {f"erank_{name}": effective_rank(x[:, i]) for i, name in enumerate(("a", "b", "eq"))}
     out["erank_all"] = effective_rank(x.reshape(-1, x.shape[-1]))
     return out
+
+
+def layer1_erank(p: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Effective rank of the last block's resid_post over all 12,769 inputs, at a, b, = and all three."""
+    with torch.no_grad():
+        return erank_by_position(residual(p, all_inputs(), all_positions=True))
+
+
+def erank_by_hook(p: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """layer1_erank's numbers at every residual and MLP hook of the network, by hook name."""
+    record: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        residual(p, all_inputs(), all_positions=True, record=record)
+    return {hook: erank_by_position(x) for hook, x in record.items()}
+
+
+def initial_params(seed: int = 0, init_scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """The weights `train(seed=seed)` starts from (the data split is drawn first from the same generator)."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.randperm(len(all_inputs()), generator=gen)
+    return {k: v * init_scale for k, v in init_params(gen).items()}
 
 
 def train(train_frac: float = 0.5, lr: float = 2e-3, weight_decay: float = 1.0, seed: int = 0,
@@ -90,13 +116,12 @@ def train(train_frac: float = 0.5, lr: float = 2e-3, weight_decay: float = 1.0, 
           log=print) -> tuple[dict[str, torch.Tensor], dict]:
     """Full-batch AdamW. stop="clean": held-out accuracy 1 and train loss < 1e-3 (after clean-up);
     stop="first": the first check at which every one of the 12,769 pairs is right."""
-    gen = torch.Generator().manual_seed(seed)
     tokens = all_inputs()
     labels = answers(tokens)
-    perm = torch.randperm(len(tokens), generator=gen)
+    perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(seed))
     n_train = int(train_frac * len(tokens))
     train_idx, test_idx = perm[:n_train], perm[n_train:]
-    params = {k: (v * init_scale).requires_grad_() for k, v in init_params(gen).items()}
+    params = {k: v.requires_grad_() for k, v in initial_params(seed, init_scale).items()}
     opt = torch.optim.AdamW(params.values(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.98))
     start, step, reached = time.time(), 0, False
     for step in range(1, max_steps + 1):
