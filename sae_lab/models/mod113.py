@@ -57,17 +57,22 @@ def bridge_config(arch: dict):
     )
 
 
+def shipped_weights() -> list[str]:
+    """Names of the mod-113 networks in the package (`model.weights=`), each a .safetensors with its .json card."""
+    return sorted(f.stem for f in WEIGHTS_DIR.glob("*.safetensors") if f.with_suffix(".json").is_file())
+
+
 @lru_cache(maxsize=2)
-def _shared_bridge(arch_json: str, device: str):
+def _shared_bridge(arch_json: str, weights_file: str, device: str):
     from transformer_lens.model_bridge import TransformerBridge
     from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
 
     cfg = bridge_config(json.loads(arch_json))
     bridge = TransformerBridge.boot_native(cfg)
-    state = convert_tl_checkpoint(load_file(str(WEIGHTS_FILE)), cfg)
+    state = convert_tl_checkpoint(load_file(weights_file), cfg)
     result = bridge.load_state_dict(state, strict=True)
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(f"{WEIGHTS_FILE} does not match the model card's architecture.")
+        raise ValueError(f"{weights_file} does not match the model card's architecture.")
     return bridge.to(device).eval()
 
 
@@ -77,12 +82,14 @@ class Mod113:
     eval_is_train = True  # the paper trains and evaluates on all 12,769 inputs
 
     def __init__(self, name: str = "mod113", hook_site: str = "resid_post", default_layer: int = 1,
-                 device: str | torch.device = "cpu") -> None:
-        if not WEIGHTS_FILE.is_file():
-            raise FileNotFoundError(f"The mod-113 weights file {WEIGHTS_FILE} is missing; "
-                                    "reinstall sae_lab or run scripts/train_mod113.py.")
+                 device: str | torch.device = "cpu", weights: str = "mod113") -> None:
+        self.weights_file = WEIGHTS_DIR / f"{weights}.safetensors"
+        if not self.weights_file.is_file() or not self.weights_file.with_suffix(".json").is_file():
+            raise FileNotFoundError(f"model.weights={weights} is not a mod-113 network in sae_lab/models/weights; "
+                                    f"shipped: {', '.join(shipped_weights()) or 'none'} (reinstall sae_lab or train "
+                                    "one with scripts/train_mod113.py).")
         self.name, self.hook_site, self.default_layer = name, hook_site, int(default_layer)
-        self.card = json.loads(CARD_FILE.read_text())
+        self.card = json.loads(self.weights_file.with_suffix(".json").read_text())
         arch = self.card["architecture"]
         self.d_model: int = arch["d_model"]
         self.n_layers: int = arch["n_layers"]
@@ -94,10 +101,10 @@ class Mod113:
         """The TransformerBridge, built on first use and shared by every Mod113 in this process on
         the same device (building it costs seconds; the jobs of a local sweep run in one process).
         It is only ever run, never trained, so sharing it is safe."""
-        return _shared_bridge(json.dumps(self._arch, sort_keys=True), str(self.device))
+        return _shared_bridge(json.dumps(self._arch, sort_keys=True), str(self.weights_file), str(self.device))
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(WEIGHTS_FILE.read_bytes()).hexdigest()[:16]
+        return hashlib.sha256(self.weights_file.read_bytes()).hexdigest()[:16]
 
     def hook_name(self, layer: int, site: str | None = None) -> str:
         if not 0 <= layer < self.n_layers:

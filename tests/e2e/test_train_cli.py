@@ -155,6 +155,8 @@ def test_resume_keeps_earlier_results(tmp_path, cache_dir):
     ("seed=abc", "error: seed must be an integer, got 'abc'."),
     ("k=2048", "error: k must be between 1 and d_sae=1024, got 2048."),
     ("layer=7", "error: layer must be between 0 and 1 for model mod113, got 7."),
+    ("model.weights=nope", "error: model.weights=nope is not a mod-113 network in sae_lab/models/weights; shipped: "
+                           "mod113 (reinstall sae_lab or train one with scripts/train_mod113.py)."),
     ("sae.l1_coefficient=0.1", "error: sae.l1_coefficient does not apply to sae=topk; its keys are sae.tied, "
                                "sae.oracle_decoder, sae.aux_k, sae.aux_coefficient, sae.dead_steps."),
 ])

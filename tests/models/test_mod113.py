@@ -78,3 +78,29 @@ def test_clean_pass_is_scored_logprobs_and_clean_residual(model, layer):
     assert torch.equal(lp, lp_ref) and torch.equal(targets, targets_ref)
     assert torch.equal(residual, model.clean_residual(tokens, hook))
     assert model.clean_pass(tokens, model.hook_name(layer, "mlp_out"))[2] is None
+
+
+def test_weights_key_picks_another_shipped_network(tmp_path, monkeypatch):
+    """model.weights names a .safetensors + .json card in the weights dir; here a copy of the untrained start."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    import sae_lab.models.mod113 as mod113
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "scripts"))
+    from train_mod113 import initial_params
+
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(mod113.WEIGHTS_FILE.with_suffix(suffix), tmp_path / f"mod113{suffix}")
+    save_file(initial_params(seed=0), str(tmp_path / "untrained.safetensors"))
+    shutil.copy(CARD_FILE, tmp_path / "untrained.json")
+    monkeypatch.setattr(mod113, "WEIGHTS_DIR", tmp_path)
+    assert mod113.shipped_weights() == ["mod113", "untrained"]
+    untrained = Mod113(weights="untrained")
+    assert untrained.fingerprint() != Mod113().fingerprint()  # so the activation cache keeps them apart
+    assert untrained.accuracy() < 0.05 and Mod113().accuracy() == 1.0
+    with pytest.raises(FileNotFoundError, match="weights=nope is not a mod-113 network.*shipped: mod113, untrained"):
+        Mod113(weights="nope")
