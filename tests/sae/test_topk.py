@@ -110,30 +110,37 @@ def test_sparse_forward_matches_dense_eval_path():
     assert torch.allclose(cert, sae.certificate(z, x_hat_dense), rtol=1e-4)
 
 
-def test_sparse_training_path_matches_a_dense_reference_in_loss_and_gradients():
-    """member_loss decodes with embedding_bag from the k (value, index) pairs; the same loss written densely
-    (z scattered to [E, B, d_sae], then z @ W_dec) gives the same loss and the same gradient for every
-    parameter, within float tolerance."""
+def _check_loss_and_grads_against(sae, x, reference_loss):
+    """sae.member_loss(x) and its gradients against `reference_loss(sae, x)`, a hand-written [E] loss; the SAE
+    gets random biases first so that every term is exercised."""
     torch.manual_seed(0)
-    sae = TopKSAE(24, 96, [0, 1, 2], k=7)
     with torch.no_grad():
         sae.b_enc.normal_(0, 0.1)
         sae.b_dec.normal_(0, 0.1)
-    x = torch.randn(50, 24)
-    sparse = sae.member_loss(x).loss
-    sparse.sum().backward()
+    loss = sae.member_loss(x).loss
+    loss.sum().backward()
     grads = {name: p.grad.clone() for name, p in sae.named_parameters()}
     sae.zero_grad()
-    values, indices = sae.select(sae.pre_activations(x))
-    z = torch.zeros(values.shape[:-1] + (96,)).scatter(-1, indices, values)
-    x_hat = torch.bmm(z, sae.W_dec) + sae.b_dec[:, None, :]
-    dense = (x_hat - x).pow(2).mean(dim=(-2, -1))
-    dense.sum().backward()
-    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
+    reference = reference_loss(sae, x)
+    reference.sum().backward()
+    torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
     for name, p in sae.named_parameters():
         torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
         assert p.grad.abs().sum() > 0, name
 
+
+def test_sparse_training_path_matches_a_dense_reference_in_loss_and_gradients():
+    """member_loss decodes with embedding_bag from the k (value, index) pairs; the same loss written densely
+    (z scattered to [E, B, d_sae], then z @ W_dec) gives the same loss and the same gradient for every
+    parameter, within float tolerance."""
+    def dense(sae, x):
+        values, indices = sae.select(sae.pre_activations(x))
+        z = torch.zeros(values.shape[:-1] + (96,)).scatter(-1, indices, values)
+        x_hat = torch.bmm(z, sae.W_dec) + sae.b_dec[:, None, :]
+        return (x_hat - x).pow(2).mean(dim=(-2, -1))
+
+    x = torch.randn(50, 24, generator=torch.Generator().manual_seed(0))
+    _check_loss_and_grads_against(TopKSAE(24, 96, [0, 1, 2], k=7), x, dense)
 
 
 @pytest.mark.parametrize("aux_k", [3, 12])  # 3 of 32 latents: the embedding_bag decode; 12: the dense one
@@ -141,29 +148,19 @@ def test_auxk_loss_and_gradients_match_a_hand_written_reference(aux_k):
     """The AuxK loss written out by hand (dead = not fired this step with dead_steps 0; the aux_k largest
     dead pre-activations, ReLU'd, decode the detached residual without b_dec) gives the same loss and
     gradients on both decode paths."""
-    torch.manual_seed(0)
-    sae = TopKSAE(8, 32, [0, 1], k=2, aux_k=aux_k, dead_steps=0)
-    with torch.no_grad():
-        sae.b_enc.normal_(0, 0.1)
-        sae.b_dec.normal_(0, 0.1)
-    x = torch.randn(6, 8)
-    loss = sae.member_loss(x).loss
-    loss.sum().backward()
-    grads = {name: p.grad.clone() for name, p in sae.named_parameters()}
-    sae.zero_grad()
-    pre = (x - sae.b_dec[:, None, :]) @ sae.W_enc.transpose(1, 2) + sae.b_enc[:, None, :]
-    values, indices = pre.topk(2, dim=-1)
-    z = torch.zeros_like(pre).scatter(-1, indices, values.relu())
-    x_hat = z @ sae.W_dec + sae.b_dec[:, None, :]
-    fired = (z > 0).any(dim=1)  # [E, d_sae]
-    aux_values, aux_indices = pre.masked_fill(fired[:, None, :], float("-inf")).topk(aux_k, dim=-1)
-    aux_z = torch.zeros_like(pre).scatter(-1, aux_indices, aux_values.relu())
-    aux = ((aux_z @ sae.W_dec - (x - x_hat).detach()) ** 2).mean(dim=(-2, -1))
-    reference = ((x_hat - x) ** 2).mean(dim=(-2, -1)) + aux / 32
-    reference.sum().backward()
-    torch.testing.assert_close(loss, reference, rtol=1e-5, atol=1e-6)
-    for name, p in sae.named_parameters():
-        torch.testing.assert_close(grads[name], p.grad, rtol=1e-4, atol=1e-6, msg=f"gradient of {name}")
+    def by_hand(sae, x):
+        pre = (x - sae.b_dec[:, None, :]) @ sae.W_enc.transpose(1, 2) + sae.b_enc[:, None, :]
+        values, indices = pre.topk(2, dim=-1)
+        z = torch.zeros_like(pre).scatter(-1, indices, values.relu())
+        x_hat = z @ sae.W_dec + sae.b_dec[:, None, :]
+        fired = (z > 0).any(dim=1)  # [E, d_sae]
+        aux_values, aux_indices = pre.masked_fill(fired[:, None, :], float("-inf")).topk(aux_k, dim=-1)
+        aux_z = torch.zeros_like(pre).scatter(-1, aux_indices, aux_values.relu())
+        aux = ((aux_z @ sae.W_dec - (x - x_hat).detach()) ** 2).mean(dim=(-2, -1))
+        return ((x_hat - x) ** 2).mean(dim=(-2, -1)) + aux / 32
+
+    _check_loss_and_grads_against(TopKSAE(8, 32, [0, 1], k=2, aux_k=aux_k, dead_steps=0),
+                                  torch.randn(6, 8, generator=torch.Generator().manual_seed(0)), by_hand)
 
 
 @pytest.mark.parametrize("architecture", ["topk", "ksvd"])
