@@ -1,7 +1,8 @@
 """Search mod-113 training recipes for the layer-1 residual geometry (effective rank) of the paper's
 subject: train each recipe with scripts/train_mod113.py's loop, measure erank at a, b, = and over all
 three positions, and append a row per recipe to <out>/recipes.jsonl (weights in <out>/<recipe>.*); then write
-<out>/erank_by_hook.csv: the same measure at every residual and MLP hook of every recipe's weights.
+<out>/erank_by_hook.csv: the same measure at every residual and MLP hook of every recipe's weights. Each trained
+recipe also leaves <out>/<recipe>_erank_by_step.csv: erank and accuracy every 100 steps, kept when stopped early.
 "untrained" is the recipes' common starting point (seed 0), measured without training.
 
     python scripts/mod113_recipes.py [--out outputs/mod113_recipes] [--threads 1] [--only NAME ...]
@@ -63,7 +64,7 @@ def main() -> None:
                     "accuracy_all_pairs": accuracy}
         else:
             params, card = train(log_every=100, log=lambda m, n=name: print(f"[{n}] {m}", flush=True),
-                                 **kwargs)
+                                 on_check=ErankByStep(args.out / f"{name}_erank_by_step.csv"), **kwargs)
         card.update(layer1_erank(params), name=name, wall_seconds=round(time.time() - start))
         save_file({k: v.detach().contiguous() for k, v in params.items()}, str(args.out / f"{name}.safetensors"))
         (args.out / f"{name}.json").write_text(json.dumps(card, indent=2) + "\n")
@@ -75,6 +76,27 @@ def main() -> None:
     write_erank_by_hook(args.out)
 
 
+class ErankByStep:
+    """train()'s on_check: the cached residual's erank (a, b, =, all) and the accuracies at every check, the
+    whole table rewritten atomically each time so a stopped run keeps what it measured."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.rows = path, []
+
+    def __call__(self, step: int, params: dict[str, torch.Tensor], stats: dict[str, float]) -> None:
+        self.rows.append({"step": step, **stats, **{k: round(v, 3) for k, v in layer1_erank(params).items()}})
+        write_csv_atomically(self.path, self.rows)
+
+
+def write_csv_atomically(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
 def write_erank_by_hook(out: Path) -> None:
     """erank at every hook for each recipe whose weights are in `out`, in RECIPES order (written atomically)."""
     rows = []
@@ -83,14 +105,8 @@ def write_erank_by_hook(out: Path) -> None:
         if weights.exists():
             for hook, erank in erank_by_hook(load_file(str(weights))).items():
                 rows.append({"name": name, "hook": hook, **{k: round(v, 2) for k, v in erank.items()}})
-    if not rows:
-        return
-    tmp = out / "erank_by_hook.csv.tmp"
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, out / "erank_by_hook.csv")
+    if rows:
+        write_csv_atomically(out / "erank_by_hook.csv", rows)
 
 
 if __name__ == "__main__":

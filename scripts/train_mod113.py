@@ -113,9 +113,10 @@ def initial_params(seed: int = 0, init_scale: float = 1.0) -> dict[str, torch.Te
 
 def train(train_frac: float = 0.5, lr: float = 2e-3, weight_decay: float = 1.0, seed: int = 0,
           max_steps: int = 40_000, log_every: int = 100, stop: str = "clean", init_scale: float = 1.0,
-          log=print) -> tuple[dict[str, torch.Tensor], dict]:
+          log=print, on_check=None) -> tuple[dict[str, torch.Tensor], dict]:
     """Full-batch AdamW. stop="clean": held-out accuracy 1 and train loss < 1e-3 (after clean-up);
-    stop="first": the first check at which every one of the 12,769 pairs is right."""
+    stop="first": the first check at which every one of the 12,769 pairs is right. Every `log_every` steps
+    (a check) `on_check(step, params, {"train_loss", "test_acc", "acc_all"})` is called when given."""
     tokens = all_inputs()
     labels = answers(tokens)
     perm = torch.randperm(len(tokens), generator=torch.Generator().manual_seed(seed))
@@ -134,6 +135,9 @@ def train(train_frac: float = 0.5, lr: float = 2e-3, weight_decay: float = 1.0, 
                 test_acc = (forward(params, tokens[test_idx]).argmax(-1) == labels[test_idx]).float().mean()
                 acc_all = (forward(params, tokens).argmax(-1) == labels).float().mean()
             log(f"step {step} train_loss {loss.item():.3e} test_acc {test_acc:.4f} t {time.time() - start:.0f}s")
+            if on_check is not None:
+                on_check(step, params, {"train_loss": loss.item(), "test_acc": test_acc.item(),
+                                        "acc_all": acc_all.item()})
             done = acc_all == 1.0 if stop == "first" else (test_acc == 1.0 and loss.item() < 1e-3)
             if done:
                 reached = True

@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -66,3 +67,16 @@ def test_initial_params_are_where_train_starts():
     for name, value in start.items():
         assert torch.equal(params[name].detach(), value) and torch.equal(value, reference[name]), name
     assert not torch.equal(start["embed.W_E"], initial_params(seed=4, init_scale=2.0)["embed.W_E"])
+
+
+def test_erank_by_step_keeps_every_check(tmp_path):
+    from mod113_recipes import ErankByStep
+
+    record = ErankByStep(tmp_path / "r_erank_by_step.csv")
+    params, _ = train(train_frac=0.3, lr=1e-3, weight_decay=1.0, seed=0, max_steps=2, log_every=1, stop="first",
+                      log=lambda message: None, on_check=record)
+    table = pd.read_csv(tmp_path / "r_erank_by_step.csv")
+    assert table["step"].tolist() == [1, 2] and not (tmp_path / "r_erank_by_step.csv.tmp").exists()
+    assert table["erank_eq"].iloc[-1] == pytest.approx(layer1_erank(params)["erank_eq"], abs=1e-3)
+    assert table["erank_eq"].iloc[0] != table["erank_eq"].iloc[1]  # measured on the weights of that step
+    assert 0 <= table["acc_all"].iloc[-1] < 0.1 and table["train_loss"].iloc[-1] > 1
