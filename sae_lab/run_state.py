@@ -38,9 +38,10 @@ def check_same_experiment(run: RunDir, cfg: DictConfig) -> None:
         raise ConfigError(f"{run.config} is unreadable, so this run cannot tell whether resuming {run.root} "
                           "is safe; choose a new run dir.") from None
     new = experiment_of(cfg)
-    # A key added to an architecture after the run was written is absent from its config; at its
-    # default it cannot have changed what the run computes.
-    new_defaults = _sae_defaults(str(new.get("sae.architecture", "")))
+    # A key added to an architecture or a subject after the run was written is absent from its config;
+    # at its default it cannot have changed what the run computes.
+    new_defaults = {**_sae_defaults(str(new.get("sae.architecture", ""))),
+                    **_subject_defaults(str(new.get("model._target_", "")))}
     diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k) and not k.startswith(EXTENDABLE)
                   and not (k not in old and k in new_defaults and new.get(k) == new_defaults[k]))
     if diff:
@@ -48,6 +49,19 @@ def check_same_experiment(run: RunDir, cfg: DictConfig) -> None:
         now = ", ".join(f"{k}={new.get(k)}" for k in diff[:4])
         raise ConfigError(f"{run.root} already holds a run with {was}, not {now}; resume it with the same "
                           "settings or choose a new run dir (hydra.run.dir=... or hydra.sweep.dir=...).")
+
+
+def _subject_defaults(target: str) -> dict:
+    """{"model.<key>": default} of the subject class's keyword defaults; {} when it cannot be imported."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    try:
+        params = inspect.signature(get_class(target)).parameters.values()
+    except Exception:  # noqa: BLE001 - no defaults known: every absent key then counts as changed
+        return {}
+    return {f"model.{p.name}": p.default for p in params if p.default is not inspect.Parameter.empty}
 
 
 def _sae_defaults(architecture: str) -> dict:

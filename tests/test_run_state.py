@@ -11,10 +11,10 @@ from sae_lab.run_state import check_same_experiment
 from tests.test_config import _cfg
 
 
-def _store(run: RunDir, cfg, drop: str | None = None) -> None:
+def _store(run: RunDir, cfg, drop: str | None = None, group: str = "sae") -> None:
     plain = OmegaConf.to_container(cfg, resolve=True)
     if drop:
-        del plain["sae"][drop]
+        del plain[group][drop]
     run.config.parent.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(OmegaConf.create(plain), run.config)
 
@@ -33,3 +33,12 @@ def test_a_changed_key_is_still_refused(tmp_path):
     _store(run, _cfg())
     with pytest.raises(ConfigError, match="k=32, not k=16"):
         check_same_experiment(run, _cfg("k=16"))
+
+
+def test_a_subject_key_added_after_the_run_was_written_resumes_at_its_default(tmp_path):
+    # Runs written before model.weights existed (every mod113 run until then) must still resume.
+    run = RunDir(tmp_path)
+    _store(run, _cfg(), drop="weights", group="model")
+    check_same_experiment(run, _cfg())
+    with pytest.raises(ConfigError, match="model.weights=None, not model.weights=other"):
+        check_same_experiment(run, _cfg("model.weights=other"))
