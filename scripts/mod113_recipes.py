@@ -11,16 +11,16 @@ recipe also leaves <out>/<recipe>_erank_by_step.csv: erank and accuracy every 10
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from sae_lab.artifacts import atomic_write
 from sae_lab.models.mod113 import CARD_FILE, WEIGHTS_FILE, all_inputs, answers
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -89,12 +89,7 @@ class ErankByStep:
 
 
 def write_csv_atomically(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
 
 
 def write_erank_by_hook(out: Path) -> None:
