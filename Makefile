@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build from the local wheel cache; users with GPUs install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick \
+.PHONY: install demo test test-all lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick \
 	reproduce-figure1 reproduce-figure1-quick reproduce-figure1-auxk reproduce-20seed \
 	reproduce-table3 reproduce-table4 reproduce-proxy-gap
 
@@ -21,8 +21,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) train.py -m seed=1..5 budget=short
 
+# The fast tier (every module, one end-to-end sweep into a report, the CLI's error sentences): minutes.
+FAST := not slow and not slurm and not network and not gpu
 test: $(STAMP)
-	$(PY) -m pytest -q --durations=25
+	$(PY) -m pytest -q -m "$(FAST)" --durations=15
+
+# Everything (what CI runs): adds SLURM (needs tests/slurm/cluster.sh and SAE_LAB_SLURM_TESTS=1), the SAELens
+# interop venv (needs the package index), kill/signal runs, every preset and the long end-to-end runs.
+# Two pytest workers (pytest-xdist) where the machine has the cores.
+test-all: $(STAMP)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
+TEST_WORKERS ?= 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

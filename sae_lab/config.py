@@ -22,7 +22,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from sae_lab.experiment_keys import job_dir_excluded_keys, safe_dir_name
 from sae_lab.help_text import help_text
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped inside the package; conf/ at the root links here
 CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
 
 

@@ -1,39 +1,51 @@
-"""Shared fixtures: a session-wide activation cache and a helper that runs train.py for real."""
+"""Shared fixtures, and the markers that split the suite into `make test` (fast) and `make test-all`.
+
+Markers are given here by path, for whole files and directories, so a test file says nothing about its
+tier and moving a test between tiers is one line below. Helpers live in tests/helpers/.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+
+# Paths under tests/ (a directory ends in "/", a single test is file::name) and the markers of every test in
+# them; the first match wins.
+MARKS: list[tuple[str, tuple[str, ...]]] = [
+    ("e2e/test_slurm.py", ("slurm", "slow")),             # a real SLURM cluster: sweeps, requeue, arrays
+    ("e2e/test_saelens_interop.py", ("network", "slow")),  # builds SAELens's own venv from the package index
+    ("gpu/", ("gpu",)),                                   # CUDA paths (skip without a GPU)
+    ("e2e/test_train_cli.py", ()),                        # fast: a smoke run, a 3-seed sweep, error sentences
+    ("e2e/", ("slow",)),                                  # every other end-to-end run: kill/signal, presets, ...
+    ("analysis/test_audit.py", ("slow",)),                # trains a 3-seed sweep in-process
+    ("sae/test_toy_architecture.py", ("slow",)),          # trains a toy architecture end to end
+    ("metrics/test_evt.py::test_within_three_standard_errors_of_monte_carlo[2304-16384]", ("slow",)),  # 1 min of MC
+    ("data/test_cache_processes.py::test_cache_bigger_than_the_memory_budget", ("slow",)),  # a 30 s memory-bound build
+]
+
+
+def marks_for(path: Path, name: str = "") -> tuple[str, ...]:
+    """The markers of test `name` (as pytest names it, parameters included) in the file at `path`."""
+    rel = path.resolve().relative_to(TESTS).as_posix()
+    for prefix, marks in MARKS:
+        if "::" in prefix:
+            hit = f"{rel}::{name}".startswith(prefix)
+        else:
+            hit = rel == prefix or (prefix.endswith("/") and rel.startswith(prefix))
+        if hit:
+            return marks
+    return ()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for mark in marks_for(item.path, item.name):
+            item.add_marker(getattr(pytest.mark, mark))
 
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
-
-
-def run_train(*args: str, timeout: int = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python train.py ARGS` from the repo root, as a user runs it; `env` adds to (or overrides) the
-    environment, e.g. WANDB_MODE=offline where a test reads W&B's files."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "WANDB_MODE": "disabled", **(env or {})}
-    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
-
-
-def train_smoke(tmp_path: Path, cache_dir: Path, name: str, *overrides: str, callbacks=None):
-    """`sae_lab.train.train` on the smoke budget in tmp_path/name; returns (RunDir, last rows)."""
-    from hydra import compose, initialize_config_dir
-
-    from sae_lab.artifacts import RunDir
-    from sae_lab.config import CONF_DIR
-    from sae_lab.train import train
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=["budget=smoke", "progress=false", f"cache_dir={cache_dir}", *overrides])
-    last = train(cfg, tmp_path / name, callbacks=callbacks)
-    return RunDir(tmp_path / name), last

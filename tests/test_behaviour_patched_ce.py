@@ -58,7 +58,7 @@ def test_columns_are_the_formulas_on_the_means():
 @pytest.mark.parametrize("layer", [0, 1])
 def test_downstream_only_forward_equals_the_full_patched_forward(tmp_path, layer):
     from sae_lab.models.hf import HFSubject
-    from tests.lm_fixtures import save_tiny_lm
+    from tests.helpers.lm_fixtures import save_tiny_lm
 
     subject = HFSubject(str(save_tiny_lm(tmp_path / "lm", "gpt_neox")))
     tokens = torch.randint(0, 200, (4, 16), generator=torch.Generator().manual_seed(layer))

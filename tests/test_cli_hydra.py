@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from sae_lab.config import CONF_DIR, validate
-from tests.conftest import ROOT
+from tests.helpers.runs import ROOT
 
 TRAIN = str(ROOT / "train.py")
 

@@ -49,7 +49,7 @@ def test_every_model_instantiates_or_says_why_not(model, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = _cfg(f"model={model}")
     if model == "hf":
-        from tests.lm_fixtures import save_tiny_lm
+        from tests.helpers.lm_fixtures import save_tiny_lm
 
         cfg.model.name = str(save_tiny_lm(tmp_path / "lm", "gpt_neox"))
         cfg.model.data.context_length = 32  # the tiny model's n_ctx is 64

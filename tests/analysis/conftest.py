@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from sae_lab.artifacts import RunDir, write_csv
-from tests.conftest import train_smoke
+from tests.helpers.runs import train_smoke
 
 SEEDS = (1, 2, 3)
 

@@ -18,8 +18,6 @@ from sae_lab.models.mod113 import Mod113, all_inputs
 from sae_lab.sae.export import load_member
 from tests.analysis.conftest import SEEDS
 
-pytestmark = pytest.mark.slow
-
 
 def test_audit_cascade_matches_a_direct_computation(smoke_runs):
     members = {s: RunDir(smoke_runs / f"seed{s}") for s in SEEDS}

@@ -4,7 +4,7 @@ experiment (execution keys) never split a condition nor appear in its name."""
 from __future__ import annotations
 
 from sae_lab.analysis import group_conditions, load_runs
-from tests.analysis.hand_runs import make_run, random_decoder
+from tests.helpers.hand_runs import make_run, random_decoder
 
 
 def _cfg(arch, k, seed, **execution):

@@ -11,7 +11,7 @@ from sae_lab.analysis.conditions import group_conditions
 from sae_lab.analysis.pairwise import HUNGARIAN_SEEDS, trajectory
 from sae_lab.analysis.runs import load_runs
 from sae_lab.metrics import decoder_hungarian, mmcs
-from tests.analysis.hand_runs import make_run, random_decoder
+from tests.helpers.hand_runs import make_run, random_decoder
 
 SEEDS = range(1, 9)  # 8 seeds: 28 pairs, of which 15 among the first 6
 

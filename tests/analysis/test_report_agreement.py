@@ -14,7 +14,7 @@ import torch
 from sae_lab.analysis import build_report
 from sae_lab.artifacts import RunDir
 from sae_lab.metrics import live_only_mmcs, shared_latent_fraction, signed_hungarian_mean, subspace_overlap
-from tests.analysis.hand_runs import make_run_snapshots, write_export
+from tests.helpers.hand_runs import make_run_snapshots, write_export
 
 SEEDS = (1, 2, 3)
 EYE = torch.eye(16)

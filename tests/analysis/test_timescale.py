@@ -26,7 +26,7 @@ from sae_lab.analysis.timescale import (
 from sae_lab.artifacts import RunDir
 from sae_lab.metrics import bootstrap_seed_ci
 from sae_lab.metrics.statistics import pair_matrix
-from tests.analysis.hand_runs import make_run_snapshots, random_decoder
+from tests.helpers.hand_runs import make_run_snapshots, random_decoder
 
 EPOCHS = np.concatenate([[0], np.unique(np.round(np.logspace(0, np.log10(2000), 40)))]).astype(int)
 SEEDS = (1, 2, 3, 4)

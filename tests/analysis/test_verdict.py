@@ -8,7 +8,7 @@ import math
 
 from sae_lab.analysis import build_report
 from sae_lab.analysis.pairwise import MIN_SEEDS_FOR_VERDICT
-from tests.analysis.hand_runs import make_run, random_decoder
+from tests.helpers.hand_runs import make_run, random_decoder
 
 
 def _read(path):

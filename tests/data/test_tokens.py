@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sae_lab.data.tokens import TokenDataSpec, load_token_sequences
-from tests.lm_fixtures import save_tiny_text_dataset, tiny_texts, tiny_tokenizer
+from tests.helpers.lm_fixtures import save_tiny_text_dataset, tiny_texts, tiny_tokenizer
 
 BOS_ID = 0
 

@@ -8,9 +8,7 @@ from sae_lab.data import subject_activations
 from sae_lab.metrics import mse_mean
 from sae_lab.models import build_subject
 from sae_lab.sae.export import load_member
-from tests.conftest import train_smoke
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import train_smoke
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,7 @@ import torch
 from omegaconf import OmegaConf
 
 from sae_lab.callbacks import candidate_pool
-from tests.conftest import run_train, train_smoke
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import run_train, train_smoke
 
 
 def _column(run, name):

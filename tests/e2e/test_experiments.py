@@ -5,9 +5,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from sae_lab.config import group_choices
-from tests.conftest import run_train
+from tests.helpers.runs import run_train
 
-pytestmark = pytest.mark.slow
 TINY = ["budget=smoke", "budget.epochs=2", "budget.eval_schedule=every", "d_sae=64", "k=4", "seed=1,2",
         "progress=false", "resample.every_epochs=1"]
 EXTRA = {"figure1_auxk": ["sae.aux_k=16"]}  # the preset's 256 exceeds the tiny d_sae

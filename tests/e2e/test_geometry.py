@@ -10,9 +10,7 @@ import torch
 from sae_lab.data import subject_activations
 from sae_lab.metrics.spectrum import effective_rank, participation_ratio
 from sae_lab.models import build_subject
-from tests.conftest import ROOT
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import ROOT
 
 
 def test_geometry_of_mod113(tmp_path):

@@ -1,6 +1,6 @@
 """Killed at any moment, a run loses nothing already written; the same command again ends exactly where an
 uninterrupted run ends. SIGTERM / SIGUSR1 write a checkpoint first. `python train.py` as a subprocess;
-tests/kill_driver.py SIGKILLs it at instants a timer cannot hit (between a temp file and its rename)."""
+tests/helpers/kill_driver.py SIGKILLs it at instants a timer cannot hit (between a temp file and its rename)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from sae_lab.artifacts import RunDir, report_dir
-from tests.conftest import ROOT, run_train
+from tests.helpers.runs import ROOT, run_train
 
-pytestmark = pytest.mark.slow
 # 3 epochs of 50 steps, evals every epoch, checkpoints after epochs 2 and 3, two members.
 ARGS = ("budget=smoke", "budget.epochs=3", "budget.checkpoint_every=2", "ensemble=2", "d_sae=128", "k=8",
         "progress=false", "behaviour.max_sequences=128")
@@ -35,8 +34,8 @@ def _train(run: Path, cache: Path) -> subprocess.CompletedProcess:
 
 
 def _killed(when: str, *command: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "tests/kill_driver.py", when, *command], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, env=_env())
+    proc = subprocess.run([sys.executable, "tests/helpers/kill_driver.py", when, *command], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=_env())
     assert proc.returncode == -signal.SIGKILL, f"{when} never happened:\n{proc.stderr[-2000:]}"
     return proc
 

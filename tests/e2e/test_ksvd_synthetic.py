@@ -8,9 +8,7 @@ from omegaconf import OmegaConf
 
 from sae_lab.sae.export import load_member
 from sae_lab.sae.ksvd import KSVDSAE
-from tests.conftest import run_train, train_smoke
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import run_train, train_smoke
 
 # d 128 observations of 256 true latents, 4 per sample, i.i.d. Gaussian columns (ρ = 0, max |cos| ≈ 0.4),
 # no noise, 16,384 training samples; both learners get d_sae 512 (twice the truth) and k 4.

@@ -16,10 +16,9 @@ from sae_lab.behaviour import PatchedCE, behaviour_columns
 from sae_lab.data.cache import ShardedActivations
 from sae_lab.models.hf import HFSubject
 from sae_lab.sae.export import load_member
-from tests.conftest import ROOT, run_train
-from tests.lm_fixtures import load_hf_model, save_tiny_lm, save_tiny_text_dataset
+from tests.helpers.lm_fixtures import load_hf_model, save_tiny_lm, save_tiny_text_dataset
+from tests.helpers.runs import ROOT, run_train
 
-pytestmark = pytest.mark.slow
 DATA = ["model.data.context_length=32", "model.data.n_train_vectors=3000", "model.data.n_eval_sequences=16"]
 
 

@@ -20,11 +20,10 @@ from sae_lab.artifacts import RunDir
 from sae_lab.config import ConfigError, validate
 from sae_lab.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
 from sae_lab.metrics import effective_rank, evt_null, mmcs
-from tests.conftest import ROOT, run_train
-from tests.lm_fixtures import HIDDEN, save_tiny_lm, save_tiny_text_dataset
-from tests.make_target import run_make
+from tests.helpers.lm_fixtures import HIDDEN, save_tiny_lm, save_tiny_text_dataset
+from tests.helpers.make_target import run_make
+from tests.helpers.runs import ROOT, run_train
 
-pytestmark = pytest.mark.slow
 RATIOS = (1.25, 5.0)  # two of table4_scaled.yaml's four (1.25, 2.5, 5, 10): one process each
 FINAL = 15  # budget.epochs 15, n_evals 7: evals at 0, 1, 2, 4, 6, 10, 15 (epoch 10: the early column)
 

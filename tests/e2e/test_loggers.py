@@ -6,9 +6,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sae_lab.artifacts import RunDir
-from tests.conftest import run_train, train_smoke
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import run_train, train_smoke
 
 
 def test_tensorboard_event_files_hold_the_eval_metrics(tmp_path, cache_dir):
@@ -27,7 +25,7 @@ def test_tensorboard_event_files_hold_the_eval_metrics(tmp_path, cache_dir):
 
 
 def test_wandb_offline_run_carries_the_resolved_config_and_the_eval_metrics(tmp_path, cache_dir, monkeypatch):
-    from tests.wandb_records import history, run_config
+    from tests.helpers.wandb_records import history, run_config
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -51,7 +49,7 @@ def test_wandb_offline_run_carries_the_resolved_config_and_the_eval_metrics(tmp_
 def test_wandb_sweep_logs_each_seed_and_the_report(tmp_path, cache_dir):
     """Done-when of issue 13 (W&B): an offline 2-seed sweep holds both seeds' per-epoch metrics and the
     report's table, read back from the .wandb files."""
-    from tests.wandb_records import history, logged_table, offline_runs, run_config, run_info
+    from tests.helpers.wandb_records import history, logged_table, offline_runs, run_config, run_info
 
     sweep = tmp_path / "sweep"
     wandb_home = tmp_path / "wandb_home"  # nothing of wandb's lands in the user's home or the repo
@@ -102,7 +100,7 @@ def test_wandb_sweep_logs_each_seed_and_the_report(tmp_path, cache_dir):
 
 def test_wandb_ensemble_members_are_separate_runs(tmp_path, cache_dir, monkeypatch):
     """ensemble=2 trains two seeds in one process and gives two W&B runs, as two jobs would."""
-    from tests.wandb_records import history, offline_runs, run_config, run_info
+    from tests.helpers.wandb_records import history, offline_runs, run_config, run_info
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.lm_fixtures import save_tiny_lm, save_tiny_text_dataset
-from tests.make_target import run_make
+from tests.helpers.lm_fixtures import save_tiny_lm, save_tiny_text_dataset
+from tests.helpers.make_target import run_make
 
-pytestmark = pytest.mark.slow
 WIDTHS = {"small": 32, "large": 48}
 METRICS = ("r2", "cos_sim", "rel_error_norm", "sse_per_token", "sst_per_token", "ce_rec", "ce_rec_ci_low",
            "ce_rec_ci_high", "rate_proxy")

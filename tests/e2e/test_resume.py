@@ -5,9 +5,7 @@ import pytest
 import torch
 
 from sae_lab.artifacts import RunDir
-from tests.conftest import train_smoke
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import train_smoke
 
 
 class CrashMidEpoch(L.Callback):

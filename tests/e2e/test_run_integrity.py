@@ -14,9 +14,8 @@ import pandas as pd
 import pytest
 
 from sae_lab.artifacts import RunDir
-from tests.conftest import ROOT, run_train
+from tests.helpers.runs import ROOT, run_train
 
-pytestmark = pytest.mark.slow
 QUICK = ("budget=smoke", "budget.epochs=1", "progress=false", "behaviour.enabled=false")
 
 

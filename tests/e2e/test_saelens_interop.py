@@ -18,9 +18,7 @@ from sae_lab.artifacts import RunDir, atomic_save_tensors, atomic_write_text
 from sae_lab.data import subject_activations
 from sae_lab.models import build_subject
 from sae_lab.sae.export import load_member
-from tests.conftest import ROOT, train_smoke
-
-pytestmark = pytest.mark.slow
+from tests.helpers.runs import ROOT, train_smoke
 
 # sae_lab architecture -> the SAELens inference class its export must load as
 SAELENS_ARCHITECTURE = {"topk": "topk", "batchtopk": "jumprelu", "relu": "standard", "jumprelu": "jumprelu",

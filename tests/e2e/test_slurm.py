@@ -20,7 +20,7 @@ from hydra import compose, initialize_config_dir
 from sae_lab.artifacts import RunDir
 from sae_lab.config import CONF_DIR
 from sae_lab.slurm import record_slurm_job, report_sbatch_args, report_script, slurm_ids
-from tests.conftest import ROOT
+from tests.helpers.runs import ROOT
 
 ON = os.environ.get("SAE_LAB_SLURM_TESTS") == "1"
 needs_cluster = pytest.mark.skipif(
@@ -129,7 +129,6 @@ def preempted_sweep(cluster, tmp_path_factory, cache_dir):
     return sweep_dir, proc.returncode, (sweep_dir.parent / "sweep.log").read_text()
 
 
-@pytest.mark.slow
 @needs_cluster
 def test_a_slurm_sweep_runs_as_one_array_and_reports_all_seeds(preempted_sweep):
     sweep_dir, returncode, log = preempted_sweep
@@ -141,7 +140,6 @@ def test_a_slurm_sweep_runs_as_one_array_and_reports_all_seeds(preempted_sweep):
     assert all(r["job_id"] for r in records)
 
 
-@pytest.mark.slow
 @needs_cluster
 def test_a_preempted_job_requeues_and_resumes_with_each_eval_epoch_once(preempted_sweep):
     sweep_dir, returncode, log = preempted_sweep
@@ -156,7 +154,6 @@ def test_a_preempted_job_requeues_and_resumes_with_each_eval_epoch_once(preempte
     assert "SIGUSR2 received: checkpoint written at step " in logs, logs[-3000:]
 
 
-@pytest.mark.slow
 @needs_cluster
 def test_the_report_job_writes_the_report_when_the_submitter_is_gone(cluster, tmp_path, cache_dir):
     sweep_dir = tmp_path / "sweep"

@@ -13,9 +13,8 @@ from sae_lab.callbacks import evaluate_members
 from sae_lab.config import CONF_DIR
 from sae_lab.sae.export import load_member
 from sae_lab.train import train
-from tests.conftest import run_train
+from tests.helpers.runs import run_train
 
-pytestmark = pytest.mark.slow
 METRIC_COLUMNS = ["mse_mean", "fvu", "r2", "sse_per_token", "sst_per_token", "var_explained_dim", "cos_sim",
                   "rel_error_norm", "l0", "alive_frac"]
 

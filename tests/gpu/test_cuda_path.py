@@ -17,7 +17,7 @@ import torch
 from sae_lab.metrics import mmcs, sparse_hungarian
 from sae_lab.metrics.agreement import random_dictionaries
 from sae_lab.sae import TopKSAE
-from tests.conftest import run_train
+from tests.helpers.runs import run_train
 
 DEVICE = os.environ.get("SAE_LAB_GPU_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(),

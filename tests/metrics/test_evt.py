@@ -33,7 +33,6 @@ def _monte_carlo(d, m, draws=20, rows=512, seed=0):
     return np.mean(out), np.std(out, ddof=1) / np.sqrt(draws)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("d, m", [(64, 128), (64, 16384), (128, 1024), (512, 1024), (768, 1024),
                                   (1024, 1024), (2304, 128), (2304, 16384)])
 def test_within_three_standard_errors_of_monte_carlo(d, m):

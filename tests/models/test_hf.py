@@ -11,7 +11,15 @@ from sae_lab.data.tokens import TokenDataSpec
 from sae_lab.metrics.behaviour import ce_per_sequence, kl_per_sequence
 from sae_lab.models import SubjectModel
 from sae_lab.models.hf import HFSubject, SubjectUnavailable
-from tests.lm_fixtures import HIDDEN, N_CTX, N_LAYERS, VOCAB_SIZE, load_hf_model, save_tiny_lm, save_tiny_text_dataset
+from tests.helpers.lm_fixtures import (
+    HIDDEN,
+    N_CTX,
+    N_LAYERS,
+    VOCAB_SIZE,
+    load_hf_model,
+    save_tiny_lm,
+    save_tiny_text_dataset,
+)
 
 ARCHS = ["gpt_neox", "gpt2"]
 

@@ -14,8 +14,6 @@ from sae_lab.sae.export import load_member
 from sae_lab.sae.registry import REGISTRY, register
 from sae_lab.train import train
 
-pytestmark = pytest.mark.slow
-
 
 @dataclass
 class ShrinkConfig(SAEConfig):

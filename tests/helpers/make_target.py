@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers.runs import ROOT
 
 
 def run_make(target: str, *variables: str, timeout: int = 900) -> subprocess.CompletedProcess:
