@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # CPU build from the local wheel cache; users with GPUs install their own torch first.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test test-all lint bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick \
+.PHONY: install demo test test-all lint docs-lm bench reproduce-table1 reproduce-table2 reproduce-figure2 reproduce-figure2-quick \
 	reproduce-figure1 reproduce-figure1-quick reproduce-figure1-auxk reproduce-20seed \
 	reproduce-table3 reproduce-table4 reproduce-proxy-gap
 
@@ -22,16 +22,16 @@ demo: $(STAMP)
 	$(PY) train.py -m seed=1..5 budget=short
 
 # The fast tier (every module, one end-to-end sweep into a report, the CLI's error sentences): minutes.
+# Two pytest workers (pytest-xdist; a file's tests stay on one worker, so module fixtures are built once).
 FAST := not slow and not slurm and not network and not gpu
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -m "$(FAST)" --durations=15
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "$(FAST)" --durations=15
 
 # Everything (what CI runs): adds SLURM (needs tests/slurm/cluster.sh and SAE_LAB_SLURM_TESTS=1), the SAELens
 # interop venv (needs the package index), kill/signal runs, every preset and the long end-to-end runs.
-# Two pytest workers (pytest-xdist) where the machine has the cores.
 test-all: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
-TEST_WORKERS ?= 2
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -39,6 +39,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/train_throughput.py
 	$(PY) benchmarks/agreement_speed.py
+
+# The shipped language model, rebuilt from scratch (it ships; this is how it was made): the corpus from the
+# Debian packages of the Python 3.11 and Django 3.2 documentation, ~1 h of CPU training, then its card.
+docs-lm: $(STAMP)
+	$(PY) scripts/build_docs_corpus.py --out sae_lab/data/corpora/docs
+	$(PY) scripts/train_docs_lm.py --out sae_lab/models/weights/docs-lm
+	$(PY) scripts/docs_lm_card.py --model-dir sae_lab/models/weights/docs-lm
 
 reproduce-table1: $(STAMP)
 	$(PY) scripts/table1.py

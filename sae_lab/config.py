@@ -21,6 +21,7 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from sae_lab.experiment_keys import job_dir_excluded_keys, safe_dir_name
 from sae_lab.help_text import help_text
+from sae_lab.shipped import shipped_path
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"  # shipped inside the package; conf/ at the root links here
 CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
@@ -297,3 +298,4 @@ if not OmegaConf.has_resolver("sae_lab_execution_keys"):
     OmegaConf.register_new_resolver("sae_lab_safe_name", safe_dir_name)
     OmegaConf.register_new_resolver("sae_lab_run_id", lambda: RUN_ID, use_cache=True)
     OmegaConf.register_new_resolver("sae_lab_help", lambda: help_text(CONF_DIR))
+    OmegaConf.register_new_resolver("shipped", shipped_path)  # ${shipped:models/weights/x}: a packaged file

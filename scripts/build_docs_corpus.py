@@ -17,6 +17,7 @@ by the end-of-text id.
 
 DIR holds the two .deb files (`apt-get download python3.11-doc=3.11.2-6+deb12u9
 python-django-doc=3:3.2.25-0+deb12u7`); without --debs they are downloaded into a temporary directory.
+`--installed` reads the same files from the installed packages instead (`apt-get install` of those versions).
 """
 
 from __future__ import annotations
@@ -157,6 +158,26 @@ def fetch_debs(dest: Path) -> None:
     subprocess.run(["apt-get", "download", *specs], cwd=dest, check=True)
 
 
+def installed_versions() -> dict[str, str]:
+    """{package: installed version} of each source (checked against the pinned one)."""
+    out = {}
+    for package, (version, *_rest) in SOURCES.items():
+        proc = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+        have = proc.stdout.strip() if proc.returncode == 0 else None
+        if have != version:
+            raise SystemExit(f"{package} {version} is not installed (found {have}); "
+                             f"`apt-get install {package}={version}` or use --debs.")
+        out[package] = "installed"
+    return out
+
+
+def link_installed(root: Path) -> None:
+    """root/<package>/usr/share/doc -> /usr/share/doc, so installed files read like extracted ones."""
+    for package in SOURCES:
+        (root / package / "usr" / "share").mkdir(parents=True)
+        (root / package / "usr" / "share" / "doc").symlink_to("/usr/share/doc")
+
+
 def extract(debs: Path, root: Path) -> dict[str, str]:
     """Unpack each source's .deb under root/<package>; returns the sha256 of each .deb."""
     shas = {}
@@ -192,9 +213,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build(debs: Path, out: Path) -> dict:
+def build(debs: Path | None, out: Path) -> dict:
+    """Build from the .deb files in `debs`, or from the installed packages when `debs` is None."""
     with tempfile.TemporaryDirectory() as tmp:
-        shas = extract(debs, Path(tmp))
+        if debs is None:
+            shas = installed_versions()
+            link_installed(Path(tmp))
+        else:
+            shas = extract(debs, Path(tmp))
         docs = deduplicate(read_documents(Path(tmp)))
     train = [(p, t) for p, t in docs if not is_heldout(p)]
     heldout = [(p, t) for p, t in docs if is_heldout(p)]
@@ -224,16 +250,46 @@ def build(debs: Path, out: Path) -> dict:
         "sha256": {f: sha256(out / f) for f in files},
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (out / "DATA_CARD.md").write_text(data_card_markdown(card))
     return card
+
+
+def data_card_markdown(card: dict) -> str:
+    s = card["splits"]
+    lines = [
+        "# The docs corpus: data card", "",
+        "Real, human-written English: the prose of two projects' documentation, as Debian ships it. Rebuilt "
+        "deterministically by `scripts/build_docs_corpus.py` (extract, clean, deduplicate, split, tokenise).", "",
+        "| source package | version | licence | documents |", "| :--- | :--- | :--- | :--- |",
+        *[f"| {src['package']} | {src['version']} | {src['licence']} | `{src['documents']}` ({src['format']}) |"
+          for src in card["sources"]], "",
+        "Both licences allow redistribution; their notices are in the packages' copyright files "
+        "(`/usr/share/doc/<package>/copyright`).", "",
+        "| split | documents | words | tokens | per source |", "| :--- | ---: | ---: | ---: | :--- |",
+        *[f"| {name} | {v['documents']:,} | {v['words']:,} | {v['tokens']:,} | "
+          f"{', '.join(f'{k}: {n}' for k, n in v['per_source'].items())} |" for name, v in s.items()], "",
+        f"Cleaning: reST section underlines, labels and bare directives dropped; a paragraph of at least "
+        f"{card['cleaning']['paragraph_dedup_min_words']} words already seen earlier in the corpus dropped; "
+        f"documents under {card['cleaning']['min_words']} words and exact duplicates dropped. Held-out documents: "
+        f"{card['cleaning']['heldout_rule']}.", "",
+        f"Tokenizer: {card['tokenizer']['kind']}, {card['tokenizer']['vocab_size']:,} ids, trained on the training "
+        f"split only; `{card['tokenizer']['end_of_text']}` (id {card['tokenizer']['end_of_text_id']}) ends every "
+        f"document. Token files: {card['dtype']}.", "",
+        "| file | sha256 |", "| :--- | :--- |", *[f"| `{f}` | `{h}` |" for f, h in card["sha256"].items()], "",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debs", type=Path, help="directory with the source .deb files (default: download)")
+    parser.add_argument("--installed", action="store_true", help="read the installed packages instead of .debs")
     parser.add_argument("--out", type=Path, default=Path("sae_lab/data/corpora/docs"))
     args = parser.parse_args()
     os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one thread: the BPE merges do not depend on scheduling
-    if args.debs is None:
+    if args.installed:
+        card = build(None, args.out)
+    elif args.debs is None:
         with tempfile.TemporaryDirectory() as tmp:
             fetch_debs(Path(tmp))
             card = build(Path(tmp), args.out)

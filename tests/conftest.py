@@ -18,12 +18,16 @@ MARKS: list[tuple[str, tuple[str, ...]]] = [
     ("e2e/test_slurm.py", ("slurm", "slow")),             # a real SLURM cluster: sweeps, requeue, arrays
     ("e2e/test_saelens_interop.py", ("network", "slow")),  # builds SAELens's own venv from the package index
     ("gpu/", ("gpu",)),                                   # CUDA paths (skip without a GPU)
+    ("e2e/test_train_cli.py::test_submitit_launcher", ("slow",)),   # the submitit launcher (40 s)
+    ("e2e/test_train_cli.py::test_ensemble_member", ("slow",)),     # two extra runs (33 s)
+    ("e2e/test_train_cli.py::test_resume_keeps", ("slow",)),        # two extra runs (32 s)
     ("e2e/test_train_cli.py", ()),                        # fast: a smoke run, a 3-seed sweep, error sentences
     ("e2e/", ("slow",)),                                  # every other end-to-end run: kill/signal, presets, ...
     ("analysis/test_audit.py", ("slow",)),                # trains a 3-seed sweep in-process
     ("sae/test_toy_architecture.py", ("slow",)),          # trains a toy architecture end to end
     ("metrics/test_evt.py::test_within_three_standard_errors_of_monte_carlo[2304-16384]", ("slow",)),  # 1 min of MC
     ("data/test_cache_processes.py::test_cache_bigger_than_the_memory_budget", ("slow",)),  # a 30 s memory-bound build
+    ("models/test_docs_lm.py::test_the_corpus_script_reproduces", ("slow",)),  # rebuilds the corpus (~30 s)
 ]
 
 

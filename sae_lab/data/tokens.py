@@ -9,8 +9,15 @@ it has one); pre-tokenised documents (`tokens_column`) are used as they are. The
 into rows of T - 1 tokens with BOS put first (`prepend_bos=True`) or of T tokens (`prepend_bos=False`);
 a row may span documents.
 
-Disjoint eval and train rows. The eval rows are the first `n_eval_sequences` rows of the stream (a
-fixed part: the first documents of the split). The rest of the document the last eval row ended in is
+Token streams. A directory holding `<split>.npy` files (1-D integer token ids, each document followed
+by the tokenizer's EOS, as scripts/build_docs_corpus.py writes the shipped corpus) is read as pre-tokenised
+documents, cut after each EOS; a card.json beside them is checked first (sae_lab.shipped.verify_card).
+
+Held-out split. With `eval_split` set, the eval rows are the first `n_eval_sequences` rows of that split
+and the train rows the first rows of `split`: held-out documents never reach a train row.
+
+Disjoint eval and train rows (one split). The eval rows are the first `n_eval_sequences` rows of the
+stream (a fixed part: the first documents of the split). The rest of the document the last eval row ended in is
 dropped, and the train rows are packed from the documents after it, as many as needed for
 `n_train_vectors` kept positions (`kept_per_row` per row: T - 1 when the BOS position is not kept).
 So no token of a document the eval rows touched is in a train row; the eval rows do not depend on
@@ -22,11 +29,13 @@ from __future__ import annotations
 import glob
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from sae_lab.shipped import verify_card
 
 PACKING = "concat-eos-bos-rows-v1"
 TOKENIZE_BATCH = 512
@@ -47,6 +56,7 @@ class TokenDataSpec:
     context_length: T, tokens per row. prepend_bos: put the tokenizer's BOS first in every row.
     n_train_vectors: how many activation vectors (kept positions) the train rows must give.
     n_eval_sequences: how many held-out rows. streaming: stream a Hub data set instead of downloading it.
+    eval_split: take the held-out rows from this split (e.g. "heldout") instead of the start of `split`.
     """
 
     dataset: str
@@ -59,6 +69,7 @@ class TokenDataSpec:
     n_train_vectors: int = 1_000_000
     n_eval_sequences: int = 200
     streaming: bool = True
+    eval_split: str | None = None
 
     def __post_init__(self) -> None:
         if self.context_length < 2:
@@ -72,6 +83,8 @@ class TokenDataSpec:
         """Everything that changes the token rows (for the activation-cache key); `streaming` does not."""
         d = asdict(self)
         d.pop("streaming")
+        if d["eval_split"] is None:  # absent unless set: the keys of caches built before it existed stay
+            d.pop("eval_split")
         d["packing"] = PACKING
         return d
 
@@ -128,8 +141,45 @@ def _open_dataset(spec: TokenDataSpec):
         raise _load_failed(spec, err) from err
 
 
-def _documents(spec: TokenDataSpec) -> Iterator[str | list[int]]:
-    """The documents of the source in order: texts, or token-id lists when `tokens_column` is set."""
+def token_stream_file(spec: TokenDataSpec, split: str) -> Path | None:
+    """`<dataset>/<split>.npy` when the source is a directory of token streams (checked against its card)."""
+    path = Path(spec.dataset).expanduser()
+    if not (path.is_dir() and any(path.glob("*.npy"))):
+        return None
+    verify_card(path)
+    stream = path / f"{split}.npy"
+    if not stream.is_file():
+        splits = ", ".join(sorted(p.stem for p in path.glob("*.npy")))
+        raise ValueError(f"data split {split!r} is not a token stream of {spec.dataset}; splits: {splits}.")
+    return stream
+
+
+def _stream_documents(stream: Path, eos_id: int | None) -> Iterator[list[int]]:
+    """The documents of a token stream: cut after each EOS (each keeps its EOS), in order."""
+    import numpy as np
+
+    ids = np.load(stream, mmap_mode="r")
+    if ids.ndim != 1 or ids.dtype.kind not in "iu":
+        raise ValueError(f"{stream} must hold a 1-D integer array of token ids; it holds {ids.dtype} {ids.shape}.")
+    ends = np.flatnonzero(np.asarray(ids) == eos_id) + 1 if eos_id is not None else np.array([], dtype=np.int64)
+    start = 0
+    for end in [*ends.tolist(), ids.size]:
+        if end > start:
+            yield np.asarray(ids[start:end]).tolist()
+        start = end
+
+
+def _documents(spec: TokenDataSpec, split: str | None = None, eos_id: int | None = None
+               ) -> Iterator[str | list[int]]:
+    """The documents of the source in order: texts, or token-id lists when `tokens_column` is set or the
+    source is a directory of token streams."""
+    split = spec.split if split is None else split
+    stream = token_stream_file(spec, split)
+    if stream is not None:
+        yield from _stream_documents(stream, eos_id)
+        return
+    if split != spec.split:
+        spec = replace(spec, split=split)
     name = spec.dataset
     path = Path(name).expanduser()
     if any(c in name for c in "*?["):
@@ -224,12 +274,15 @@ def load_token_sequences(spec: TokenDataSpec, tokenizer, kept_per_row: int | Non
         bos = [int(bos_id)]
     body = T - len(bos)
     n_train = math.ceil(spec.n_train_vectors / kept_per_row)
-    docs = _token_docs(_documents(spec), tokenizer, tokenizer.eos_token_id)
-    eval_rows = _pack(docs, spec.n_eval_sequences, body, bos)
+    eos = tokenizer.eos_token_id
+    docs = _token_docs(_documents(spec, eos_id=eos), tokenizer, eos)
+    eval_docs = docs if spec.eval_split is None else _token_docs(_documents(spec, spec.eval_split, eos), tokenizer,
+                                                                  eos)
+    eval_rows = _pack(eval_docs, spec.n_eval_sequences, body, bos)
     if len(eval_rows) < spec.n_eval_sequences:
         raise ValueError(f"data.n_eval_sequences={spec.n_eval_sequences} asks for more rows than "
-                         f"data.dataset={spec.dataset} (split {spec.split}) gives: only {len(eval_rows)} rows of "
-                         f"{T} tokens are available.")
+                         f"data.dataset={spec.dataset} (split {spec.eval_split or spec.split}) gives: only "
+                         f"{len(eval_rows)} rows of {T} tokens are available.")
     train_rows = _pack(docs, n_train, body, bos)
     if len(train_rows) < n_train:
         raise ValueError(f"data.n_train_vectors={spec.n_train_vectors} asks for more than data.dataset="
@@ -243,4 +296,4 @@ def load_token_sequences(spec: TokenDataSpec, tokenizer, kept_per_row: int | Non
     return as_tensor(train_rows), as_tensor(eval_rows)
 
 
-__all__ = ["TokenDataSpec", "load_token_sequences"]
+__all__ = ["TokenDataSpec", "load_token_sequences", "token_stream_file"]

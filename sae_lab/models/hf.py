@@ -34,6 +34,7 @@ import torch
 from sae_lab.models.downstream import clean_residual, logits_after
 from sae_lab.models.hub import SubjectUnavailable, download_hint, first_line, hub_offline, hub_reachable, read_hf_config
 from sae_lab.models.protocol import Patch
+from sae_lab.shipped import verify_card
 
 SITES = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 POSITIONS = ("all_but_bos", "all")
@@ -65,6 +66,11 @@ class HFSubject:
         self._local_dir: Path | None = None
         self._offline = False  # load from the local cache only (Hub unreachable or HF_HUB_OFFLINE)
         self.config, self._local_dir, self._offline = read_hf_config(self.name)
+        # a directory with a card.json (a shipped subject, its corpus) is checked before any work
+        if self._local_dir is not None:
+            verify_card(self._local_dir)
+        if data is not None and Path(self.data.dataset).expanduser().is_dir():
+            verify_card(Path(self.data.dataset).expanduser())
         text_cfg = self.config.get_text_config() if hasattr(self.config, "get_text_config") else self.config
         self.d_model: int = int(text_cfg.hidden_size)
         self.n_layers: int = int(text_cfg.num_hidden_layers)
