@@ -5,6 +5,7 @@ file instead of downloading them, and the wheel is installed with --no-index --n
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -27,8 +28,13 @@ def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Completed
 def installed(tmp_path_factory) -> Path:
     """bin/ of a fresh venv holding the wheel built from this checkout."""
     root = tmp_path_factory.mktemp("wheel")
+    # built from a copy: setuptools writes build/ and *.egg-info into the source tree, and a stale build/ there
+    # could put files into the wheel that the checkout no longer has
+    source = root / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "outputs", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
     build = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-                  "-w", str(root / "dist"), str(ROOT)], cwd=root)
+                  "-w", str(root / "dist"), str(source)], cwd=root)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next((root / "dist").glob("sae_lab-*.whl"))
     env_dir = root / "venv"
