@@ -108,8 +108,11 @@ def write_markdown(card: dict, path: Path) -> None:
         "(`sae_lab/data/corpora/docs/DATA_CARD.md`).", "",
         f"Training: {t['steps']:,} steps of {t['batch_rows']} rows x {t['context']} tokens = "
         f"{t['tokens_seen']:,} tokens ({t['epochs']} passes over the split), {t['optimizer']}, lr {t['lr']} "
-        f"({t['schedule']}); {t['wall_seconds'] / 60:.1f} min wall on {t['threads']} CPU thread(s), "
-        f"{t['tokens_per_second']:,} tokens/s.", "",
+        f"({t['schedule']}); {t['wall_seconds'] / 60:.1f} min wall in all ({t['tokens_per_second']:,} tokens/s), "
+        f"{t.get('tokens_per_second_last_epoch', t['tokens_per_second']):,} tokens/s in the last epoch on "
+        f"{t['threads']} CPU thread(s). Held-out loss on 256 held-out rows after each pass: "
+        f"{', '.join(format(e['heldout_loss_256rows'], '.3f') for e in t.get('epoch_log', []))}. "
+        f"{t.get('note', '')}", "",
         "## Held-out loss (nats per token)", "",
         "| model or baseline | loss |", "| :--- | ---: |",
         f"| docs-lm, whole held-out split ({e['heldout_rows']} rows) | {e['heldout_loss']:.4f} |",
@@ -153,7 +156,8 @@ def main() -> None:
                   **ngram_baselines(np.load(args.corpus / "train.npy").astype(np.int64),
                                     np.load(args.corpus / "heldout.npy").astype(np.int64), cfg["vocab_size"])}
     arch = {k: cfg[k] for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                                "max_position_embeddings", "vocab_size", "rotary_pct", "use_parallel_residual")}
+                                "max_position_embeddings", "vocab_size", "use_parallel_residual")}
+    arch["rotary_fraction"] = cfg.get("rope_parameters", {}).get("partial_rotary_factor", cfg.get("rotary_pct"))
     arch["parameters"] = n_params
     files = sorted(p.name for p in args.model_dir.iterdir() if p.is_file() and p.name not in (CARD, "MODEL_CARD.md"))
     card = {"name": "docs-lm", "architecture": arch,

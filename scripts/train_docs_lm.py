@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--note", default="", help="a line for training.json (e.g. how the run was interrupted)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -116,10 +117,12 @@ def main() -> None:
             if s % 100 == 0:
                 rate = (s + 1) * x.numel() / (time.perf_counter() - t0)
                 print(f"epoch {epoch} step {s}/{steps_per_epoch} loss {loss.item():.3f} {rate:,.0f} tok/s", flush=True)
-        seconds = seconds0 + time.perf_counter() - t0
+        epoch_seconds = time.perf_counter() - t0
+        seconds = seconds0 + epoch_seconds
         seconds0 = seconds
         record = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "train_loss_last": loss.item(),
                   "heldout_loss_256rows": heldout_loss(model, heldout), "seconds": seconds,
+                  "epoch_seconds": epoch_seconds, "threads": torch.get_num_threads(),
                   "tokens": (epoch + 1) * steps_per_epoch * args.batch * CONTEXT}
         print(json.dumps(record), flush=True)
         with log_path.open("a") as f:
@@ -140,7 +143,13 @@ def main() -> None:
                   "warmup_steps": args.warmup, "schedule": "linear warm-up, cosine to 0.1x", "optimizer":
                   "AdamW(betas=(0.9, 0.95), weight_decay=0.1), grad-norm clip 1.0",
                   "threads": torch.get_num_threads(), "wall_seconds": round(seconds0, 1),
-                  "tokens_per_second": round(total * args.batch * CONTEXT / seconds0)}
+                  "tokens_per_second": round(total * args.batch * CONTEXT / seconds0),
+                  "epoch_log": [json.loads(line) for line in log_path.read_text().splitlines()], "note": args.note}
+    if train_info["epoch_log"]:  # the last epoch alone: a rate undisturbed by pauses or resumes
+        last = train_info["epoch_log"][-1]
+        if "epoch_seconds" in last:
+            train_info["tokens_per_second_last_epoch"] = round(steps_per_epoch * args.batch * CONTEXT
+                                                                / last["epoch_seconds"])
     (args.out / "training.json").write_text(json.dumps(train_info, indent=2) + "\n")
     print(json.dumps(train_info))
 

@@ -32,7 +32,7 @@ def test_help_lists_groups_and_keys_not_schema():
     proc = train_py("--help")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert "  model       gpt2-small, hf, mod113*, pythia-160m, pythia-410m, pythia-70m, synthetic" in lines
+    assert "  model       docs-lm, gpt2-small, hf, mod113*, pythia-160m, pythia-410m, pythia-70m, synthetic" in lines
     assert any(line.split()[:2] == ["behaviour.every_evals", "1"] for line in lines if line.strip())
     # defaults given by an env variable or by the subject show their fallback, not the interpolation
     assert any(line.split()[:2] == ["d_sae", "1024"] for line in lines if line.strip())

@@ -43,7 +43,7 @@ def test_launchers_compose(launcher):
 
 @pytest.mark.parametrize("model", group_choices("model"))
 def test_every_model_instantiates_or_says_why_not(model, tmp_path, monkeypatch):
-    """mod113 ships with the package; Hub models are not on this machine (no Hub access), so their
+    """mod113 and docs-lm ship with the package; Hub models are not on this machine (no Hub access), so their
     yaml must compose and then stop with one sentence naming the model and how to provide it;
     `model=hf` is checked on a local tiny model."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -53,7 +53,7 @@ def test_every_model_instantiates_or_says_why_not(model, tmp_path, monkeypatch):
 
         cfg.model.name = str(save_tiny_lm(tmp_path / "lm", "gpt_neox"))
         cfg.model.data.context_length = 32  # the tiny model's n_ctx is 64
-    if model in ("mod113", "hf", "synthetic"):
+    if model in ("mod113", "docs-lm", "hf", "synthetic"):
         subject = build_subject(validate(cfg).model)
         assert subject.d_model >= 1 and subject.n_layers >= 1
         # the synthetic subject has no network: its one hook is the observation itself

@@ -58,7 +58,11 @@ def test_the_wheel_ships_configs_and_data_and_imports_from_the_venv(installed, t
     venv_dir = str(installed.parent)
     assert module.startswith(venv_dir) and conf.startswith(venv_dir), probe.stdout
     assert "mod113.yaml" in models and "hf.yaml" in models
-    assert (Path(conf).parent / "models" / "weights" / "mod113.safetensors").is_file()
+    package = Path(conf).parent
+    for shipped in ("models/weights/mod113.safetensors", "models/weights/docs-lm/model.safetensors",
+                    "models/weights/docs-lm/card.json", "data/corpora/docs/train.npy", "data/corpora/docs/heldout.npy",
+                    "data/corpora/docs/tokenizer/tokenizer.json", "data/corpora/docs/card.json"):
+        assert (package / shipped).is_file(), shipped
 
 
 def test_installed_commands_train_sweep_and_report_from_any_directory(installed, tmp_path):
