@@ -30,9 +30,10 @@ def shipped_path(relative: str) -> str:
 
 
 def sha256_of(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB chunks (never more than that in memory)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
+        for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
 

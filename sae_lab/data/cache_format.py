@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from sae_lab.artifacts import cache_meta_file
+from sae_lab.shipped import sha256_of
 
 FORMAT_VERSION = 2
 STORAGE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -37,13 +38,7 @@ def read_meta(entry: Path) -> dict[str, Any]:
     return json.loads(cache_meta_file(entry).read_text())
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB chunks (never more than that in memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+file_sha256 = sha256_of  # one sha256 reader for cache shards and shipped files
 
 
 def combined_sha256(shard_digests: Iterable[str]) -> str:
