@@ -59,8 +59,9 @@ reproduce-figure2: $(STAMP)
 reproduce-figure2-quick: $(STAMP)
 	$(PY) train.py experiment=figure2_quick
 
+# MODEL=<model choice> [LAYER=<l>] [ARGS=<more overrides>]: the same two arms on that subject.
 reproduce-figure1: $(STAMP)
-	$(PY) train.py experiment=figure1
+	$(PY) train.py experiment=figure1 $(if $(MODEL),$(SUBJECT)) $(ARGS)
 
 reproduce-figure1-quick: $(STAMP)
 	$(PY) train.py experiment=figure1_quick
@@ -107,20 +108,18 @@ endif
 
 # The proxy-gap study. No MODEL: Pythia-70M and -410M at early/mid/late depth (the preset's 36 runs), then
 # Pythia-160M at mid depth, into one dir. MODEL=<model choice> LAYER=<l,l,...> [MODEL_NAME=<local dir>]
-# [DATASET=<local text dataset>] [KS=<k,k,...>]: the same sweep on that subject's layers (depth=null); run it
+# [DATASET=<local text dataset>] [KS=<k,k,...>]: experiment=proxy_gap_subject, the same protocol on that
+# subject's own token data and layers (depth=null); run it
 # again with the same PROXY_GAP_DIR for a second model: the report, rebuilt after each sweep, compares the
 # models layer by layer. TOKENS=<n> sets the token budget per SAE; ARGS=<more overrides>.
 ifndef PROXY_GAP_DIR
 PROXY_GAP_DIR := outputs/experiments/proxy_gap/$(shell date +%Y-%m-%d_%H-%M-%S)
 endif
-# mod113 has no token data (model.data), and a local DATASET is text, not the Pile's pre-tokenised ids.
-PROXY_GAP_SUBJECT = $(SUBJECT) depth=null $(if $(filter mod113,$(MODEL)),~model.data) \
-	$(if $(DATASET),model.data.tokens_column=null)
 PROXY_GAP_ARGS = $(if $(KS),k=$(KS)) $(if $(TOKENS),model.data.n_train_vectors=$(TOKENS)) $(ARGS) \
 	hydra.sweep.dir=$(PROXY_GAP_DIR)
 reproduce-proxy-gap: $(STAMP)
 ifdef MODEL
-	$(PY) train.py -m experiment=proxy_gap $(PROXY_GAP_SUBJECT) $(PROXY_GAP_ARGS)
+	$(PY) train.py -m experiment=proxy_gap_subject $(SUBJECT) $(PROXY_GAP_ARGS)
 else
 	@# both sweeps run even when the first fails; make fails at the end if either did
 	status=0; \
