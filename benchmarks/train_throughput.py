@@ -4,7 +4,7 @@
 
 Every loop trains the default TopK SAE (d_sae 1024, k 32, batch 256, Adam 3e-4) on the same cached
 mod-113 activations in the same batch order, in this one process. sae_lab runs through
-`sae_lab.train.train` on the default budget with its callbacks at their default cadence (metrics,
+`sae_lab.training.loop.train` on the default budget with its callbacks at their default cadence (metrics,
 certificate and snapshots at the budget's eval epochs, checkpoints every 5 epochs; the ensemble
 comparison turns off the per-eval cross-member Hungarian, which solo runs have no partners for).
 Two references:
@@ -31,7 +31,7 @@ from sae_lab.data import epoch_permutation, subject_activations
 from sae_lab.models import build_subject
 from sae_lab.sae import TopKSAE, init_decoder
 from sae_lab.sae.module import SAEModule, plain_step
-from sae_lab.train import train
+from sae_lab.training.loop import train
 
 
 def sync(device: torch.device) -> None:

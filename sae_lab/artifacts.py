@@ -140,7 +140,7 @@ class RunDir:
 
     @property
     def slurm_json(self) -> Path:
-        """The SLURM job ids the run ran under, one entry per attempt (sae_lab.slurm)."""
+        """The SLURM job ids the run ran under, one entry per attempt (sae_lab.integrations.slurm)."""
         return self.root / "slurm.json"
 
     def hydra_file(self, name: str) -> Path:

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sae_lab.behaviour import PatchedCE, PatchedLosses, behaviour_columns
 from sae_lab.models import build_subject
+from sae_lab.training.patched_ce import PatchedCE, PatchedLosses, behaviour_columns
 
 
 class FixedReconstruction:
@@ -90,8 +90,8 @@ def test_ensemble_member_equals_its_solo_run():
 def test_eval_codes_spare_the_encode_and_change_no_loss(members, monkeypatch):
     """Handed the codes evaluate_members found for the very rows patched CE splices in (mod113), the
     patched losses are bit for bit those of encoding again, and the SAE does not encode again."""
-    from sae_lab.evaluation import KeptCodes, evaluate_members
     from sae_lab.sae import build_sae
+    from sae_lab.training.evaluation import KeptCodes, evaluate_members
 
     subject = build_subject("mod113")
     tokens, hook, batch = subject.eval_dataset()[::7], subject.hook_name(1), 512
@@ -118,8 +118,8 @@ def test_eval_codes_spare_the_encode_and_change_no_loss(members, monkeypatch):
 
 def test_codes_of_other_rows_are_not_used(monkeypatch):
     """Codes whose rows differ from the spliced activations (another order) leave the old path."""
-    from sae_lab.evaluation import KeptCodes, evaluate_members
     from sae_lab.sae import build_sae
+    from sae_lab.training.evaluation import KeptCodes, evaluate_members
 
     subject = build_subject("mod113")
     tokens, hook, batch = subject.eval_dataset()[::11], subject.hook_name(1), 256

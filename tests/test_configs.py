@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from sae_lab.config import CONF_DIR, ConfigError, build_subject, group_choices, validate
-from sae_lab.experiment_keys import condition_of
+from sae_lab.config.experiment_keys import condition_of
 from sae_lab.sae.registry import REGISTRY, architecture_config
 
 

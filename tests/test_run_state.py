@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from sae_lab.artifacts import RunDir
 from sae_lab.config import ConfigError
-from sae_lab.run_state import check_same_experiment
+from sae_lab.training.run_state import check_same_experiment
 from tests.test_config import _cfg
 
 

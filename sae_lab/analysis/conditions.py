@@ -1,5 +1,5 @@
 """Group runs into conditions: runs are siblings when their configs differ only in seed and in keys
-that do not change the experiment (sae_lab.experiment_keys.EXECUTION_KEYS)."""
+that do not change the experiment (sae_lab.config.experiment_keys.EXECUTION_KEYS)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from sae_lab.analysis.runs import RunRecord
 from sae_lab.artifacts import RunDir
-from sae_lab.experiment_keys import condition_of, flat_keys
+from sae_lab.config.experiment_keys import condition_of, flat_keys
 
 
 @dataclass

@@ -114,8 +114,8 @@ def _log(out: Path, node: dict, group: str, name: str) -> str | None:
     import wandb
     from omegaconf import OmegaConf
 
-    from sae_lab.loggers import check_login
-    from sae_lab.wandb_logger import wandb_mode
+    from sae_lab.integrations.loggers import check_login
+    from sae_lab.integrations.wandb_logger import wandb_mode
 
     check_login(OmegaConf.create(node))  # online without a login would wait on a prompt
     run = wandb.init(project=node.get("project"), entity=node.get("entity"), dir=str(out),

@@ -121,7 +121,7 @@ def _open_dataset(spec: TokenDataSpec):
             return datasets.load_dataset(_FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
         if path.is_dir():
             return datasets.load_dataset(str(path), name=spec.config_name, split=spec.split)
-        from sae_lab.models.hf import hub_offline, hub_reachable
+        from sae_lab.models.hub import hub_offline, hub_reachable
 
         if hub_reachable():
             return datasets.load_dataset(name, name=spec.config_name, split=spec.split, streaming=spec.streaming)

@@ -10,7 +10,7 @@ import pytest
 
 from sae_lab.analysis import build_report
 from sae_lab.artifacts import RunDir
-from sae_lab.report import main as report_main
+from sae_lab.cli.report import main as report_main
 
 GOOD = ("seed1", "seed2", "seed3")
 

@@ -9,8 +9,8 @@ import yaml
 
 from sae_lab.analysis import build_report, group_conditions, load_runs
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
+from sae_lab.cli.report import main as report_main
 from sae_lab.metrics import evt_null
-from sae_lab.report import main as report_main
 
 EYE = torch.eye(4)
 HADAMARD = torch.tensor([[1.0, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]]) / 2

@@ -6,7 +6,7 @@ import pytest
 
 from sae_lab.analysis.wandb_summary import NULL_SERIES, log_report, mmcs_series, wandb_logger_node
 
-WANDB = {"_target_": "sae_lab.wandb_logger.WandbSeedLogger", "project": "p", "offline": False}
+WANDB = {"_target_": "sae_lab.integrations.wandb_logger.WandbSeedLogger", "project": "p", "offline": False}
 
 
 def test_only_runs_that_logged_to_wandb_get_a_summary_run(tmp_path):

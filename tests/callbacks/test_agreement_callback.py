@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sae_lab.artifacts import RunDir
-from sae_lab.callbacks.agreement import CrossSeedAgreement
 from sae_lab.metrics import decoder_hungarian, evt_null, mmcs
+from sae_lab.training.callbacks.cross_seed import CrossSeedAgreement
 
 
 def test_columns_average_each_members_pairs(tmp_path):

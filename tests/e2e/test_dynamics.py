@@ -4,7 +4,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from sae_lab.callbacks import candidate_pool
+from sae_lab.training.callbacks import candidate_pool
 from tests.helpers.runs import run_train, train_smoke
 
 

@@ -1,4 +1,4 @@
-"""`python -m sae_lab.geometry` prints and writes per-layer geometry from the activation cache."""
+"""`python -m sae_lab.cli.geometry` prints and writes per-layer geometry from the activation cache."""
 
 import subprocess
 import sys
@@ -16,7 +16,7 @@ from tests.helpers.runs import ROOT
 def test_geometry_of_mod113(tmp_path):
     # its own cache: the session cache must hold only layer 1 (other tests glob it for that entry)
     cache_dir = tmp_path / "cache"
-    proc = subprocess.run([sys.executable, "-m", "sae_lab.geometry", "layers=0,1", f"cache_dir={cache_dir}",
+    proc = subprocess.run([sys.executable, "-m", "sae_lab.cli.geometry", "layers=0,1", f"cache_dir={cache_dir}",
                            f"out={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     table = pd.read_csv(tmp_path / "geometry.csv")
@@ -31,6 +31,6 @@ def test_geometry_of_mod113(tmp_path):
 
 
 def test_bad_layer_is_one_sentence(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sae_lab.geometry", "layers=5"], cwd=ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "sae_lab.cli.geometry", "layers=5"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: layers must be between 0 and 1, got 5."

@@ -105,7 +105,7 @@ def test_sigkill_during_the_report_then_report_again_writes_it_whole(tmp_path, c
     sweep = tmp_path / "sweep"
     proc = _train(sweep / "job0", cache_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    report = [sys.executable, "-m", "sae_lab.report", str(sweep), "--resamples", "200"]
+    report = [sys.executable, "-m", "sae_lab.cli.report", str(sweep), "--resamples", "200"]
     first = subprocess.run(report, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
     assert first.returncode == 0, first.stderr[-3000:]
     out = report_dir(sweep)
@@ -113,7 +113,7 @@ def test_sigkill_during_the_report_then_report_again_writes_it_whole(tmp_path, c
     assert "summary.md" in whole and "trajectory.csv" in whole
     for p in out.iterdir():
         p.unlink()
-    _killed("replace:summary.md:1", "-m", "sae_lab.report", str(sweep), "--resamples", "200")
+    _killed("replace:summary.md:1", "-m", "sae_lab.cli.report", str(sweep), "--resamples", "200")
     partial = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".md")}
     assert "summary.md" not in partial and partial  # died writing the last file
     assert all(whole[name] == data for name, data in partial.items())  # the files before it are whole

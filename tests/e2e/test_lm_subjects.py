@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from sae_lab.artifacts import RunDir
-from sae_lab.behaviour import PatchedCE, behaviour_columns
 from sae_lab.data.cache import ShardedActivations
 from sae_lab.models.hf import HFSubject
 from sae_lab.sae.export import load_member
+from sae_lab.training.patched_ce import PatchedCE, behaviour_columns
 from tests.helpers.lm_fixtures import load_hf_model, save_tiny_lm, save_tiny_text_dataset
 from tests.helpers.runs import ROOT, run_train
 

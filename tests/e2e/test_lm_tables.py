@@ -18,8 +18,8 @@ from omegaconf import OmegaConf
 
 from sae_lab.artifacts import RunDir
 from sae_lab.config import ConfigError, validate
-from sae_lab.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
 from sae_lab.metrics import effective_rank, evt_null, mmcs
+from sae_lab.training.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
 from tests.helpers.lm_fixtures import HIDDEN, save_tiny_lm, save_tiny_text_dataset
 from tests.helpers.make_target import run_make
 from tests.helpers.runs import ROOT, run_train

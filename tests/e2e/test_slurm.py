@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 
 from sae_lab.artifacts import RunDir
 from sae_lab.config import CONF_DIR
-from sae_lab.slurm import record_slurm_job, report_sbatch_args, report_script, slurm_ids
+from sae_lab.integrations.slurm import record_slurm_job, report_sbatch_args, report_script, slurm_ids
 from tests.helpers.runs import ROOT
 
 ON = os.environ.get("SAE_LAB_SLURM_TESTS") == "1"
@@ -47,7 +47,7 @@ def test_slurm_ids_and_the_record_of_every_attempt(tmp_path):
 def test_the_report_job_runs_after_the_array_with_the_setup_lines(tmp_path):
     script = report_script(tmp_path, ["module load python"], 100)
     assert script.splitlines()[1] == "module load python"
-    assert f"-m sae_lab.report {tmp_path} --resamples 100" in script
+    assert f"-m sae_lab.cli.report {tmp_path} --resamples 100" in script
     args = report_sbatch_args("77", {"partition": "cpu", "additional_parameters": {"account": "lab"}}, tmp_path)
     assert "--dependency=afterany:77" in args and "--partition=cpu" in args and "--account=lab" in args
 

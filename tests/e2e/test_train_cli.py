@@ -9,10 +9,10 @@ from hydra import compose, initialize_config_dir
 from safetensors.torch import load_file
 
 from sae_lab.artifacts import RunDir
-from sae_lab.callbacks import evaluate_members
 from sae_lab.config import CONF_DIR
 from sae_lab.sae.export import load_member
-from sae_lab.train import train
+from sae_lab.training.callbacks import evaluate_members
+from sae_lab.training.loop import train
 from tests.helpers.runs import run_train
 
 METRIC_COLUMNS = ["mse_mean", "fvu", "r2", "sse_per_token", "sst_per_token", "var_explained_dim", "cos_sim",

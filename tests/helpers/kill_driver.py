@@ -1,4 +1,4 @@
-"""`python tests/helpers/kill_driver.py WHEN train.py ARGS...` (or `... WHEN -m sae_lab.report DIR`): run sae_lab
+"""`python tests/helpers/kill_driver.py WHEN train.py ARGS...` (or `... WHEN -m sae_lab.cli.report DIR`): run sae_lab
 as a user would, but SIGKILL the process at one chosen moment, so tests can hit the instants a timer
 cannot (half a file written, mid-step):
 

@@ -19,12 +19,12 @@ def run_train(*args: str, timeout: int = 600, env: dict[str, str] | None = None)
 
 
 def train_smoke(tmp_path: Path, cache_dir: Path, name: str, *overrides: str, callbacks=None):
-    """`sae_lab.train.train` on the smoke budget in tmp_path/name; returns (RunDir, last rows)."""
+    """`sae_lab.training.loop.train` on the smoke budget in tmp_path/name; returns (RunDir, last rows)."""
     from hydra import compose, initialize_config_dir
 
     from sae_lab.artifacts import RunDir
     from sae_lab.config import CONF_DIR
-    from sae_lab.train import train
+    from sae_lab.training.loop import train
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=["budget=smoke", "progress=false", f"cache_dir={cache_dir}", *overrides])

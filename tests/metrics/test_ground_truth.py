@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from sae_lab.evaluation import ground_truth_columns
 from sae_lab.metrics.ground_truth import (
     aligned_latents,
     dictionary_recovery,
@@ -16,6 +15,7 @@ from sae_lab.metrics.ground_truth import (
 )
 from sae_lab.models.protocol import GroundTruth
 from sae_lab.sae import build_sae
+from sae_lab.training.evaluation import ground_truth_columns
 
 
 def unit_rows(n: int, d: int, seed: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from sae_lab.config import CONF_DIR, ConfigError
 from sae_lab.models.synthetic import Synthetic
 from sae_lab.sae.export import load_member
-from sae_lab.train import train
+from sae_lab.training.loop import train
 from tests.helpers.runs import train_smoke
 
 SMALL = ["model=synthetic", "model.d=32", "model.n_latents=64", "model.n_samples=2048", "model.n_eval=512"]

@@ -4,9 +4,9 @@ optimizer state are reset too: revived JumpReLU and BatchTopK features fire at t
 import pytest
 import torch
 
-from sae_lab.evaluation import evaluate_members
-from sae_lab.resampling import candidate_pool, dead_features, resample_member
 from sae_lab.sae import build_sae
+from sae_lab.training.dead_features import candidate_pool, dead_features, resample_member
+from sae_lab.training.evaluation import evaluate_members
 
 
 def _resample(sae, x, optimizer=None):

@@ -12,7 +12,7 @@ from sae_lab.config import CONF_DIR
 from sae_lab.sae.base import MemberSAE, SAEConfig
 from sae_lab.sae.export import load_member
 from sae_lab.sae.registry import REGISTRY, register
-from sae_lab.train import train
+from sae_lab.training.loop import train
 
 
 @dataclass

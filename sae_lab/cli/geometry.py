@@ -1,7 +1,7 @@
 """Per-layer activation geometry of a subject model: effective rank, participation ratio (raw and
 with the top eigenvalue deflated) and PR/d_model, from the activation cache of each layer.
 
-    python -m sae_lab.geometry model=pythia-70m [layers=0,2,4] [n_vectors=20000] [out=DIR]
+    python -m sae_lab.cli.geometry model=pythia-70m [layers=0,2,4] [n_vectors=20000] [out=DIR]
 
 Other `key=value` arguments are the training config's (e.g. model.name=..., cache_dir=...). Prints a
 table and writes geometry.csv and geometry.png under `out` (default outputs/geometry/<model>/).

@@ -2,7 +2,7 @@
 
 Hydra writes a sweep's report (on_multirun_end) only when every job succeeded and the submitting
 process is still alive. So under `hydra/launcher=slurm*` the first job of each array to start also
-submits `python -m sae_lab.report <sweep dir>` with `--dependency=afterany:<array>`: the report is
+submits `python -m sae_lab.cli.report <sweep dir>` with `--dependency=afterany:<array>`: the report is
 written in every case (when the submitter survives too, both write the same files, atomically).
 Preemption and timeouts need no code here: submitit calls the launcher's `checkpoint` (the same job
 again), requeues it, and the job resumes from its run dir's checkpoints/last.ckpt."""
@@ -53,8 +53,8 @@ def record_slurm_job(run: RunDir, env: dict[str, str] | None = None) -> None:
 
 
 def report_script(sweep_dir: Path, setup: Sequence[str] | None, resamples: int) -> str:
-    """The report job's batch script: the launcher's setup lines, then `python -m sae_lab.report`."""
-    command = [sys.executable, "-m", "sae_lab.report", str(sweep_dir), "--resamples", str(resamples)]
+    """The report job's batch script: the launcher's setup lines, then `python -m sae_lab.cli.report`."""
+    command = [sys.executable, "-m", "sae_lab.cli.report", str(sweep_dir), "--resamples", str(resamples)]
     return "\n".join(["#!/bin/bash", *(setup or []), "exec " + shlex.join(command), ""])
 
 
@@ -92,7 +92,7 @@ def submit_report_job(sweep_dir: Path, array_id: str, params: Mapping[str, Any],
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         print(f"warning: the report job was not submitted ({proc.stderr.strip()}); after the sweep run: "
-              f"python -m sae_lab.report {sweep_dir}", file=sys.stderr)
+              f"python -m sae_lab.cli.report {sweep_dir}", file=sys.stderr)
         return None
     job_id = proc.stdout.strip().split(";")[0]
     atomic_write_text(folder / f"report_after_{array_id}.job", job_id + "\n")

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from sae_lab.config import ConfigError
+from sae_lab.errors import ConfigError
 
 
 def resolve_subject_keys(cfg: DictConfig, subject: Any) -> None:

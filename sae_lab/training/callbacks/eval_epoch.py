@@ -8,13 +8,13 @@ from collections.abc import Sequence
 import lightning as L
 
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
-from sae_lab.behaviour import PatchedCE, behaviour_columns
-from sae_lab.callbacks.agreement import CrossSeedAgreement
-from sae_lab.callbacks.checkpoint import epoch_completed
-from sae_lab.evaluation import KeptCodes, evaluate_members, ground_truth_columns
 from sae_lab.metrics import effective_rank
 from sae_lab.models.protocol import GroundTruth
 from sae_lab.sae.base import MemberSAE
+from sae_lab.training.callbacks.checkpoint import epoch_completed
+from sae_lab.training.callbacks.cross_seed import CrossSeedAgreement
+from sae_lab.training.evaluation import KeptCodes, evaluate_members, ground_truth_columns
+from sae_lab.training.patched_ce import PatchedCE, behaviour_columns
 
 
 class EvalCallback(L.Callback):

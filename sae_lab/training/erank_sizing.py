@@ -10,8 +10,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir
-from sae_lab.config import ConfigError
 from sae_lab.data import ShardedActivations
+from sae_lab.errors import ConfigError
 from sae_lab.metrics import effective_rank
 
 # The same slice as metrics.csv's act_effective_rank (EvalCallback): an SVD of a whole LM cache would not fit.

@@ -1,4 +1,4 @@
-"""`python -m sae_lab.report DIR` (or `sae-lab-report DIR`): the cross-seed report of a dir of runs."""
+"""`python -m sae_lab.cli.report DIR` (or `sae-lab-report DIR`): the cross-seed report of a dir of runs."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.dir.is_dir():
         print(f"error: {args.dir} is not a directory; pass a sweep dir or a dir of runs.", file=sys.stderr)
         return 2
-    from sae_lab.analysis.report import build_report
+    from sae_lab.analysis.build import build_report
     from sae_lab.analysis.runs import NoRunDirsError
 
     try:

@@ -11,7 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 from sae_lab.artifacts import RunDir
-from sae_lab.experiment_keys import condition_of
+from sae_lab.config.experiment_keys import condition_of
 from sae_lab.metrics import decoder_hungarian, evt_null, mmcs
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir
-from sae_lab.config import ConfigError
+from sae_lab.errors import ConfigError
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger

@@ -1,14 +1,14 @@
 """The dead-feature resampling callback: at the end of every `every_epochs`-th epoch, revive dead
-features (sae_lab.resampling) and record each event in resampling.csv and the logger."""
+features (sae_lab.training.dead_features) and record each event in resampling.csv and the logger."""
 
 from __future__ import annotations
 
 import lightning as L
 
 from sae_lab.artifacts import RunDir, write_csv
-from sae_lab.callbacks.checkpoint import epoch_completed
-from sae_lab.resampling import candidate_pool, dead_features, resample_member
 from sae_lab.sae.base import MemberSAE
+from sae_lab.training.callbacks.checkpoint import epoch_completed
+from sae_lab.training.dead_features import candidate_pool, dead_features, resample_member
 
 
 class DeadFeatureResampler(L.Callback):

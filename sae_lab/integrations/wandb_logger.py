@@ -19,7 +19,7 @@ from typing import Any
 from lightning.pytorch.loggers.logger import Logger, rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from sae_lab.experiment_keys import condition_label
+from sae_lab.config.experiment_keys import condition_label
 
 _SEEDED = re.compile(r"^(?P<head>(?:[^/]+/)*?)seed(?P<seed>\d+)/(?P<rest>.+)$")
 STEP_KEY = "trainer/global_step"  # the x axis, as Lightning's WandbLogger names it
@@ -54,7 +54,7 @@ def wandb_mode(offline: bool) -> str | None:
 
 class WandbSeedLogger(Logger):
     """A Lightning logger holding one W&B run per ensemble member. The runs start at the first
-    `log_hyperparams`, which sae_lab.loggers.build_loggers calls with the resolved config; each run's
+    `log_hyperparams`, which sae_lab.integrations.loggers.build_loggers calls with the resolved config; each run's
     config is that config with `seed` set to its member's seed."""
 
     NAMES_ITSELF = True  # build_loggers leaves a null `name` to this class (condition + seed)
@@ -131,7 +131,7 @@ class WandbSeedLogger(Logger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        # Lightning calls this at the end of fit; the runs stay open until finish() (sae_lab.loggers),
+        # Lightning calls this at the end of fit; the runs stay open until finish() (sae_lab.integrations.loggers),
         # which marks them failed when fit did not succeed.
         if status == "failed":
             self.status = status

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sae_lab.evaluation import KeptCodes
 from sae_lab.metrics.behaviour import ce_loss_score, ce_per_sequence, ce_rec, kl_per_sequence
 from sae_lab.metrics.statistics import bootstrap_means, percentile_ci
 from sae_lab.models.protocol import SubjectModel
 from sae_lab.sae.base import MemberSAE
+from sae_lab.training.evaluation import KeptCodes
 
 # Keep the unpatched log-probs and residuals between evals when they are this small (mod113: 25 MB);
 # larger held-out sets recompute them at every eval.

@@ -9,8 +9,9 @@ import math
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir
-from sae_lab.config import ConfigError, member_seeds
-from sae_lab.experiment_keys import experiment_of
+from sae_lab.config.experiment_keys import experiment_of
+from sae_lab.config.schema import member_seeds
+from sae_lab.errors import ConfigError
 
 
 class RunInterrupted(Exception):

@@ -43,7 +43,7 @@ def help_text(conf_dir: Path) -> str:
              "and compare the seeds' dictionaries against random ones.", "",
              "  python train.py [key=value ...]                one run (its dir is printed at the start)",
              "  python train.py -m seed=1..20 [key=value ...]  a sweep, one run per value, then the report",
-             "  python -m sae_lab.report DIR                   the cross-seed report of any dir of runs", "",
+             "  python -m sae_lab.cli.report DIR                   the cross-seed report of any dir of runs", "",
              "== Config groups (group=choice; * is the default) =="]
     for group in GROUPS:
         names = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))

@@ -14,9 +14,6 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
-from sae_lab.behaviour import PatchedCE
-from sae_lab.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCallback, LastCheckpoint
-from sae_lab.callbacks.preemption import PreemptionCheckpoint
 from sae_lab.config import (
     ConfigError,
     behaviour_epochs,
@@ -25,17 +22,20 @@ from sae_lab.config import (
     member_seeds,
     validate,
 )
+from sae_lab.config.devices import device_available
+from sae_lab.config.experiment_keys import condition_of
 from sae_lab.data import ActivationDataModule, cached_activations
-from sae_lab.devices import device_available
-from sae_lab.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
-from sae_lab.experiment_keys import condition_of
-from sae_lab.loggers import build_loggers, finish_loggers
+from sae_lab.integrations.loggers import build_loggers, finish_loggers
 from sae_lab.models.protocol import SubjectModel
-from sae_lab.run_state import RunInterrupted, check_same_experiment, finished_rows
 from sae_lab.sae.base import MemberSAE
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import SAEModule
 from sae_lab.sae.registry import architecture_config
+from sae_lab.training.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCallback, LastCheckpoint
+from sae_lab.training.callbacks.preemption import PreemptionCheckpoint
+from sae_lab.training.erank_sizing import adopt_recorded_d_sae, resolve_d_sae
+from sae_lab.training.patched_ce import PatchedCE
+from sae_lab.training.run_state import RunInterrupted, check_same_experiment, finished_rows
 
 
 def quiet_lightning() -> None:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
 from sae_lab.config import ConfigError, validate
-from sae_lab.slurm import ensure_report_job, record_slurm_job
+from sae_lab.integrations.slurm import ensure_report_job, record_slurm_job
 
 # Run dirs (resolved paths) of this process's jobs that failed (the sweep's exit code); SweepReport adds jobs that
 # failed in other processes (submitit), found by their error.txt.
@@ -55,11 +55,11 @@ def run_task(cfg: DictConfig) -> None:
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     ensure_report_job(hydra_cfg, multirun)  # SLURM sweeps: the report is written even if the submitter is gone
     try:
-        from sae_lab.run_state import check_same_experiment
+        from sae_lab.training.run_state import check_same_experiment
 
         checked = validate(cfg)
         if checked.d_sae_over_erank is not None:  # a resumed run keeps the d_sae it resolved the first time
-            from sae_lab.erank_sizing import adopt_recorded_d_sae
+            from sae_lab.training.erank_sizing import adopt_recorded_d_sae
 
             adopt_recorded_d_sae(run, checked)
         check_same_experiment(run, checked)  # before the record below could overwrite another run's
@@ -74,7 +74,7 @@ def run_task(cfg: DictConfig) -> None:
             write_hydra_record(run, cfg, hydra_cfg)
             fail_job(run, str(err))
         return
-    from sae_lab.run_state import finished_rows, format_final
+    from sae_lab.training.run_state import finished_rows, format_final
 
     done = finished_rows(run, checked)
     if done is not None:  # nothing to do, and nothing of it rewritten
@@ -88,10 +88,10 @@ def run_task(cfg: DictConfig) -> None:
 
 
 def _train(cfg: DictConfig, run: RunDir, hydra_cfg: DictConfig, multirun: bool) -> None:
-    from sae_lab.callbacks.preemption import RunPreempted
-    from sae_lab.run_state import RunInterrupted, format_final
     from sae_lab.sae.module import NonFiniteLossError
-    from sae_lab.train import train
+    from sae_lab.training.callbacks.preemption import RunPreempted
+    from sae_lab.training.loop import train
+    from sae_lab.training.run_state import RunInterrupted, format_final
 
     try:
         last = train(cfg, run.root, in_sweep=multirun)

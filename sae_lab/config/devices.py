@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sae_lab.config import ConfigError
+from sae_lab.errors import ConfigError
 
 
 def device_available(device: str) -> str:

@@ -208,8 +208,8 @@ def main() -> None:
 
     import hydra
 
+    from sae_lab.cli.job import FAILED_JOBS, run_task
     from sae_lab.config import register_configs
-    from sae_lab.job import FAILED_JOBS, run_task
 
     try:
         sys.argv[1:] = prepare_argv(sys.argv[1:])
