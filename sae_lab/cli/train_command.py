@@ -15,13 +15,26 @@ from sae_lab.config import CONF_DIR, CONFIG_GROUPS, ConfigError, group_choices
 _RANGE = re.compile(r"^(?P<key>[+~]*[\w.]+)=(?P<a>-?\d+)\.\.(?P<b>-?\d+)$")
 
 
-# Hydra flags whose next argument is their value (`-sc install=bash`), never an override.
-VALUE_FLAGS = ("-sc", "--shell-completion", "-cp", "--config-path", "-cn", "--config-name", "-cd", "--config-dir",
-               "-c", "--cfg", "-p", "--package", "--experimental-rerun", "-i", "--info")
-# Flags after which Hydra does something other than run the job (print, complete, show help).
-NO_RUN_FLAGS = ("-h", "--help", "--hydra-help", "--version", "-sc", "--shell-completion", "-c", "--cfg", "-i",
-                "--info", "--experimental-rerun")
-MULTIRUN_FLAGS = ("-m", "--multirun")
+def _hydra_flags() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Hydra's flags read from its own argument parser: those whose next argument is their value, those
+    after which Hydra does something other than run the job (print, complete, show help), and -m."""
+    from hydra._internal.utils import get_args_parser
+
+    # Settings of the run itself; every other flag makes Hydra print or complete instead of running.
+    runs = {"overrides", "run", "multirun", "config_path", "config_name", "config_dir", "package", "resolve"}
+    value, no_run, multirun = [], [], []
+    for action in get_args_parser()._actions:
+        # -sc takes no argparse value, but Hydra reads the next word (install=bash) as its argument
+        if action.option_strings and (action.nargs in (None, "?") or action.dest == "shell_completion"):
+            value += action.option_strings
+        if action.dest not in runs:
+            no_run += action.option_strings
+        if action.dest == "multirun":
+            multirun += action.option_strings
+    return tuple(value), tuple(no_run), tuple(multirun)
+
+
+VALUE_FLAGS, NO_RUN_FLAGS, MULTIRUN_FLAGS = _hydra_flags()
 
 
 def overrides_in(argv: Sequence[str]) -> list[int]:

@@ -3,15 +3,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import typing
 
 from omegaconf import DictConfig, OmegaConf
 
-# Keys that say where or how a run executes, not what it is. Runs differing only in these (and in
-# `seed`) are siblings of one condition, and sweep job dirs leave them out of their names
-# (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver).
-EXECUTION_KEYS = ("progress", "device", "cache_dir", "memory_budget_gb", "logger", "trainer", "agreement_hungarian",
-                  "behaviour", "budget.checkpoint_every")
+from sae_lab.config.schema import TrainConfig
+
+
+def _execution_keys(cls: type = TrainConfig, prefix: str = "") -> tuple[str, ...]:
+    """Keys that say where or how a run executes, not what it is (the schema's fields marked EXECUTION).
+    Runs differing only in these (and in `seed`) are siblings of one condition, and sweep job dirs leave
+    them out of their names (conf/train.yaml reads this list through the `sae_lab_execution_keys` resolver)."""
+    keys: list[str] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("execution"):
+            keys.append(prefix + f.name)
+        elif dataclasses.is_dataclass(hints[f.name]):
+            keys += _execution_keys(hints[f.name], f"{prefix}{f.name}.")
+    return tuple(keys)
+
+
+EXECUTION_KEYS = _execution_keys()
 
 
 def is_execution_key(key: str) -> bool:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sae_lab.config.schema import CONFIG_GROUPS
+
 _KEY_LINE = re.compile(r"^(?P<indent> *)(?P<key>\w+):\s*(?P<value>[^#]*?)\s*(?:#\s*(?P<doc>.*))?$")
-GROUPS = ("model", "sae", "budget", "logger", "experiment")
 
 
 def _keys(train_yaml: Path) -> list[tuple[str, str, str]]:
@@ -43,9 +44,9 @@ def help_text(conf_dir: Path) -> str:
              "and compare the seeds' dictionaries against random ones.", "",
              "  python train.py [key=value ...]                one run (its dir is printed at the start)",
              "  python train.py -m seed=1..20 [key=value ...]  a sweep, one run per value, then the report",
-             "  python -m sae_lab.cli.report DIR                   the cross-seed report of any dir of runs", "",
+             "  sae-lab-report DIR                             the cross-seed report of any dir of runs", "",
              "== Config groups (group=choice; * is the default) =="]
-    for group in GROUPS:
+    for group in CONFIG_GROUPS:
         names = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
         marked = [f"{n}*" if defaults.get(group) == n else n for n in names]
         lines.append(f"  {group:<11} {', '.join(marked)}")

@@ -9,20 +9,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # shipped inside the package; conf/ at the root links here
-CONFIG_GROUPS = ("model", "sae", "budget", "logger", "experiment")
+
+
+def _config_groups() -> tuple[str, ...]:
+    """The config groups, in the order of conf/train.yaml's defaults list (the one place they are named)."""
+    defaults = OmegaConf.load(CONF_DIR / "train.yaml").defaults
+    return tuple(str(key) for item in defaults if OmegaConf.is_dict(item) for key in item)
+
+
+CONFIG_GROUPS = _config_groups()
+# Field metadata marking keys that say where or how a run executes, not what it is (experiment_keys.py).
+EXECUTION = {"execution": True}
 
 
 @dataclass
 class BudgetConfig:
+    """The defaults are conf/budget/short.yaml's (the default budget)."""
     name: str = "short"
     epochs: int = 30
-    eval_schedule: str = "every"  # "every": each epoch; "log": n_evals log-spaced epochs
-    n_evals: int = 30
+    eval_schedule: str = "log"  # "every": each epoch; "log": n_evals log-spaced epochs
+    n_evals: int = 12
     eval_every: int | None = None  # also evaluate every this many epochs (Figure 1: log-spaced plus every 100)
-    checkpoint_every: int = 1
+    checkpoint_every: int = field(default=5, metadata=EXECUTION)
 
 
 @dataclass
@@ -75,11 +86,11 @@ class TrainConfig:
     model: Any = None   # null: mod113 (filled in by validate; a default dict would merge into other models)
     sae: Any = field(default_factory=lambda: {"architecture": "topk"})
     budget: BudgetConfig = field(default_factory=BudgetConfig)
-    logger: Any = None  # null: the CSV logger
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logger: Any = field(default=None, metadata=EXECUTION)  # null: the CSV logger
+    trainer: TrainerConfig = field(default_factory=TrainerConfig, metadata=EXECUTION)
     consistency: ConsistencyConfig = field(default_factory=ConsistencyConfig)
     resample: ResampleConfig = field(default_factory=ResampleConfig)
-    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig, metadata=EXECUTION)
     layer: int | None = None  # null: the subject's default_layer
     d_sae: int = 1024
     d_sae_over_erank: float | None = None  # set: d_sae = round(this × erank of the training activations)
@@ -92,12 +103,13 @@ class TrainConfig:
     ensemble: int = 1
     lr: float = 3e-4
     batch_size: int = 256
-    device: str = "cpu"
-    cache_dir: str = "outputs/cache"
+    device: str = field(default="cpu", metadata=EXECUTION)
+    cache_dir: str = field(default="outputs/cache", metadata=EXECUTION)
     cache_dtype: str = "float32"        # activation storage: float32 or bfloat16 (half the disk, batches in float32)
-    memory_budget_gb: float = 2.0       # caches larger than this stay memory-mapped instead of loaded into RAM
-    progress: bool = True
-    agreement_hungarian: bool = True
+    # caches larger than this stay memory-mapped instead of loaded into RAM
+    memory_budget_gb: float = field(default=2.0, metadata=EXECUTION)
+    progress: bool = field(default=True, metadata=EXECUTION)
+    agreement_hungarian: bool = field(default=True, metadata=EXECUTION)
 
 
 def behaviour_epochs(cfg: DictConfig) -> list[int]:

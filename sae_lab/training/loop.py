@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
@@ -68,6 +69,61 @@ def check_oracle_decoder(sae: MemberSAE, subject: SubjectModel, resample_pool: s
                          f"resample.pool=none with sae.oracle_decoder=true.")
 
 
+def build_sae(cfg: DictConfig, subject: SubjectModel) -> tuple[MemberSAE, type, Any]:
+    """The configured architecture's members and its config; every bad option one ConfigError sentence,
+    before the activation cache is built (a bad option must not cost a cache build)."""
+    try:
+        sae_class, sae_cfg = architecture_config(OmegaConf.to_container(cfg.sae))
+        sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
+        if not sae.trains_by_gradient and cfg.consistency.weight > 0:
+            raise ValueError(f"consistency.weight must be 0 for sae={sae.architecture}, which learns without a "
+                             f"loss to add it to (got {cfg.consistency.weight}).")
+        if getattr(sae_cfg, "known_fraction", 0) and not hasattr(subject, "ground_truth"):
+            raise ValueError(f"sae.known_fraction needs a subject with a known dictionary (model=synthetic); "
+                             f"model={subject.name} has none.")
+        if sae_cfg.oracle_decoder:
+            check_oracle_decoder(sae, subject, cfg.resample.pool)
+    except ValueError as err:  # the architectures' messages are one sentence naming the key
+        raise ConfigError(str(err)) from None
+    return sae, sae_class, sae_cfg
+
+
+def build_eval_callback(cfg: DictConfig, run: RunDir, subject: SubjectModel, hook: str, truth: Any,
+                        in_sweep: bool) -> EvalCallback:
+    """Per-eval-epoch metrics, snapshots, cross-seed agreement and (where the subject has a network) patched CE."""
+    agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
+    behaviour = None
+    no_behaviour = getattr(subject, "no_behaviour", None)  # a subject without a network says why
+    if cfg.behaviour.enabled and no_behaviour:
+        print(f"Behaviour (patched CE) is skipped: {no_behaviour}.")
+    elif cfg.behaviour.enabled:
+        held_out = subject.eval_dataset()[:cfg.behaviour.max_sequences]
+        behaviour = PatchedCE(subject, hook, held_out, batch_size=cfg.behaviour.batch_size)
+    return EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement, behaviour=behaviour,
+                        behaviour_epochs=behaviour_epochs(cfg), behaviour_resamples=cfg.behaviour.n_resamples,
+                        truth=truth)
+
+
+def build_trainer(cfg: DictConfig, run: RunDir, device: str, loggers: list, callbacks: list[L.Callback]) -> L.Trainer:
+    return L.Trainer(
+        max_epochs=cfg.budget.epochs,
+        accelerator=cfg.trainer.accelerator or ("gpu" if device.startswith("cuda") else "cpu"),
+        devices=1,
+        precision=cfg.trainer.precision,
+        deterministic=cfg.trainer.deterministic,
+        logger=loggers,
+        callbacks=callbacks,
+        # sae_lab writes its own checkpoint (LastCheckpoint) and has no validation loop.
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=cfg.progress,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        default_root_dir=str(run.root),
+    )
+
+
 def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callback] | None = None,
           in_sweep: bool = False) -> dict[int, dict]:
     """Train one run (all ensemble members) into `run_dir`; returns the last eval row per seed.
@@ -90,19 +146,7 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
 
     subject = build_subject(cfg.model, device=device)
     hook = subject.hook_name(cfg.layer)
-    try:  # before the activation cache: a bad option must not cost a cache build
-        sae_class, sae_cfg = architecture_config(OmegaConf.to_container(cfg.sae))
-        sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
-        if not sae.trains_by_gradient and cfg.consistency.weight > 0:
-            raise ValueError(f"consistency.weight must be 0 for sae={sae.architecture}, which learns without a "
-                             f"loss to add it to (got {cfg.consistency.weight}).")
-        if getattr(sae_cfg, "known_fraction", 0) and not hasattr(subject, "ground_truth"):
-            raise ValueError(f"sae.known_fraction needs a subject with a known dictionary (model=synthetic); "
-                             f"model={subject.name} has none.")
-        if sae_cfg.oracle_decoder:
-            check_oracle_decoder(sae, subject, cfg.resample.pool)
-    except ValueError as err:  # the architectures' messages are one sentence naming the key
-        raise ConfigError(str(err)) from None
+    sae, sae_class, sae_cfg = build_sae(cfg, subject)
     budget = int(cfg.memory_budget_gb * 2**30)
     try:  # token data problems (too few tokens, an unloadable data set) are one sentence each
         train_acts, eval_acts = cached_activations(subject, hook, Path(cfg.cache_dir), dtype=cfg.cache_dtype,
@@ -123,39 +167,14 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     module = SAEModule(sae, lr=cfg.lr, consistency_weight=cfg.consistency.weight,
                        consistency_start=cfg.consistency.start, consistency_end=cfg.consistency.end,
                        nan_check_every=cfg.trainer.nan_check_every, log_every=cfg.trainer.loss_log_every)
-    agreement = CrossSeedAgreement(run, condition_of(cfg), hungarian=cfg.agreement_hungarian, siblings=in_sweep)
-    behaviour = None
-    no_behaviour = getattr(subject, "no_behaviour", None)  # a subject without a network says why
-    if cfg.behaviour.enabled and no_behaviour:
-        print(f"Behaviour (patched CE) is skipped: {no_behaviour}.")
-    elif cfg.behaviour.enabled:
-        held_out = subject.eval_dataset()[:cfg.behaviour.max_sequences]
-        behaviour = PatchedCE(subject, hook, held_out, batch_size=cfg.behaviour.batch_size)
-    evaluation = EvalCallback(run, eval_epochs(cfg.budget), agreement=agreement, behaviour=behaviour,
-                              behaviour_epochs=behaviour_epochs(cfg), behaviour_resamples=cfg.behaviour.n_resamples,
-                              truth=truth)
+    evaluation = build_eval_callback(cfg, run, subject, hook, truth, in_sweep)
     preemption = PreemptionCheckpoint(run)
-    trainer = L.Trainer(
-        max_epochs=cfg.budget.epochs,
-        accelerator=cfg.trainer.accelerator or ("gpu" if device.startswith("cuda") else "cpu"),
-        devices=1,
-        precision=cfg.trainer.precision,
-        deterministic=cfg.trainer.deterministic,
-        logger=loggers,
-        # The resampler runs before the evaluation, so an eval epoch shows the state after an event.
-        callbacks=[DeadFeatureResampler(run, cfg.resample.every_epochs, cfg.resample.pool, cfg.resample.pool_size,
-                                        cfg.data_seed, cfg.resample.stop_after_epoch),
-                   evaluation, LastCheckpoint(run, cfg.budget.checkpoint_every), preemption,
-                   *(callbacks or [])],
-        # sae_lab writes its own checkpoint (LastCheckpoint) and has no validation loop.
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=cfg.progress,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
-        default_root_dir=str(run.root),
-    )
+    # The resampler runs before the evaluation, so an eval epoch shows the state after an event.
+    resampler = DeadFeatureResampler(run, cfg.resample.every_epochs, cfg.resample.pool, cfg.resample.pool_size,
+                                     cfg.data_seed, cfg.resample.stop_after_epoch)
+    trainer = build_trainer(cfg, run, device, loggers, [resampler, evaluation,
+                                                        LastCheckpoint(run, cfg.budget.checkpoint_every), preemption,
+                                                        *(callbacks or [])])
     resume = str(run.last_checkpoint) if run.last_checkpoint.is_file() else None
     if resume:
         print(f"Resuming from {resume}.")

@@ -96,3 +96,10 @@ def test_no_module_over_300_lines():
 @pytest.mark.parametrize("old", sorted(MOVED))
 def test_a_moved_module_imports_from_its_old_path_as_the_same_module(old):
     assert importlib.import_module(old) is importlib.import_module(MOVED[old])
+
+
+def test_no_module_imports_a_package_above_it():
+    """A module importing its own package's __init__ (which re-exports that module) is a loop in disguise."""
+    graph = import_graph()
+    up = {m: sorted(d for d in deps if m.startswith(d + ".")) for m, deps in graph.items()}
+    assert {m: d for m, d in up.items() if d} == {}
