@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -71,8 +72,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             os.close(fd)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        # Writers in other languages (safetensors) report a full disk as their own error type ("... (os error
+        # 28)"): made an OSError naming the file, so the command line gives its one sentence.
+        code = re.search(r"\(os error (\d+)\)", str(err)) if not isinstance(err, OSError) else None
+        if code:
+            raise OSError(int(code[1]), os.strerror(int(code[1])), str(path)) from err
         raise
 
 

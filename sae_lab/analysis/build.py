@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import os
 import re
+import secrets
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -23,42 +28,56 @@ from sae_lab.analysis.pairwise import (
     trajectory,
 )
 from sae_lab.analysis.proxy_gap import proxy_gap_section
-from sae_lab.analysis.runs import load_runs
+from sae_lab.analysis.runs import load_runs, sweep_dirs
 from sae_lab.analysis.subspace import subspace_tables
-from sae_lab.analysis.summary import condition_table, final_row, final_table, header, run_status_rows
+from sae_lab.analysis.summary import (
+    condition_table,
+    final_row,
+    final_table,
+    header,
+    headline,
+    run_status_rows,
+    sources_lines,
+)
 from sae_lab.analysis.timescale import condition_timescale, timescale_line
 from sae_lab.analysis.training_curve import training_loss_section
 from sae_lab.analysis.wandb_summary import log_report
 from sae_lab.artifacts import atomic_write_text, report_dir, write_csv
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)[:80] or "all"
+def figure_slug(name: str) -> str:
+    """A condition's part of its figure file names: a readable prefix and a hash of the whole name, so two
+    conditions that differ only after the prefix never write the same file."""
+    readable = re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)[:60] or "all"
+    return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
-def _figures(cond: Condition, pairs: pd.DataFrame, stats: dict, out: Path) -> None:
-    """The seed heatmap and matched-cosine histogram of one condition at its final epoch."""
-    epoch, seeds, slug = stats["epoch"], sorted(cond.members), _slug(cond.name)
+def _figures(cond: Condition, pairs: pd.DataFrame, stats: dict, out: Path) -> list[str]:
+    """The seed heatmap and matched-cosine histogram of one condition at its final epoch; the summary's links."""
+    epoch, seeds, slug = stats["epoch"], sorted(cond.members), figure_slug(cond.name)
     seed_heatmap(seeds, mmcs_matrix(seeds, pairs[pairs["epoch"] == epoch]), f"{cond.name}: MMCS at epoch {epoch}",
                  out / f"heatmap_{slug}.png", null=stats["null"])
     null = random_matched_cosines(stats["d_sae"], stats["d_model"])
     matched_cosine_histogram(matched_cosines(cond, epoch), null, f"{cond.name}: epoch {epoch}, "
                              f"{len(seeds)} seeds, dictionaries {stats['d_sae']} × {stats['d_model']}",
                              out / f"matched_cosine_{slug}.png")
+    return ["", f"Figures: [seed × seed MMCS](heatmap_{slug}.png), [matched |cos| against random]"
+                f"(matched_cosine_{slug}.png)."]
 
 
 def _analyse(cond: Condition, out: Path, n_resamples: int
-             ) -> tuple[list[dict], pd.DataFrame, dict | None, dict | None]:
+             ) -> tuple[list[dict], pd.DataFrame, dict | None, dict | None, list[str]]:
     rows, pairs = trajectory(cond, n_resamples=n_resamples)
     stats = timescale = None
+    links: list[str] = []
     if not pairs.empty:
         stats = final_statistics(cond, pairs, int(pairs["epoch"].max()), n_resamples=n_resamples)
         try:
             timescale = condition_timescale(cond, rows, pairs, n_resamples=n_resamples)
         except Exception as err:  # noqa: BLE001 - a failed fit or bootstrap costs its sentence, not the condition
             timescale = {"failed": f"{type(err).__name__}: {err}"}
-        _figures(cond, pairs, stats, out)
-    return rows, pairs, stats, timescale
+        links = _figures(cond, pairs, stats, out)
+    return rows, pairs, stats, timescale, links
 
 
 def _extra_lines(rows: list[dict], stats: dict | None, timescale: dict | None) -> list[str]:
@@ -114,22 +133,59 @@ def _recovery_lines(trajectories: dict[str, list[dict]]) -> list[str]:
 
 def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = True) -> Path:
     """Write `root/report/` and return the path of summary.md. Failed, damaged and unfinished runs are
-    listed with their reason, never fatal; a dir without run dirs raises NoRunDirsError before writing."""
+    listed with their reason, never fatal; a dir without run dirs raises NoRunDirsError before writing.
+
+    The report is built in a temporary folder beside report/ and put in its place whole at the end, so
+    report/ always holds exactly one report's files (none of an earlier report's that this one lacks)."""
     root = Path(root)
-    out = report_dir(root)
     records = load_runs(root)
+    final = report_dir(root)
+    token = f"{os.getpid()}-{secrets.token_hex(3)}"  # two writers (a SLURM report job and the submitter) never share
+    out, old = root / f".report.tmp-{token}", root / f".report.old-{token}"
+    out.mkdir()
+    try:
+        _write_report(root, records, out, n_resamples, progress)
+        _swap_in(out, final, old)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    log_report(root, final, (r.config for r in records))  # last: only reads the files above; never raises
+    return final / "summary.md"
+
+
+def _swap_in(new: Path, final: Path, old: Path, attempts: int = 5) -> None:
+    """Put the folder `new` where `final` is; the previous report is moved aside first and then deleted."""
+    moved = [old.with_name(f"{old.name}-{i}") for i in range(attempts)]
+    for aside in moved:
+        try:
+            final.rename(aside)
+        except FileNotFoundError:
+            pass
+        try:
+            new.rename(final)
+            break
+        except OSError as err:  # another writer put its report in place between the two renames: again
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    else:
+        raise OSError(errno.EEXIST, f"could not replace {final}: it keeps being written by another process")
+    for aside in moved:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _write_report(root: Path, records: list, out: Path, n_resamples: int, progress: bool) -> None:
     conditions = group_conditions(records)
     sections, trajectories, epoch_rows, pair_frames, finals, failures = [], {}, [], [], [], []
     pairs_of: dict[str, pd.DataFrame] = {}  # condition -> its pair rows (the cross-condition tables)
     for cond in tqdm(conditions, desc="report", unit="condition", disable=not progress):
         try:
-            rows, pairs, stats, timescale = _analyse(cond, out, n_resamples)
+            rows, pairs, stats, timescale, links = _analyse(cond, out, n_resamples)
         except Exception as err:  # noqa: BLE001 - the last guard: one condition never costs the whole report
             failures.append(f"{cond.name}: could not be analysed ({type(err).__name__}: {err})")
             continue
         trajectories[cond.name] = rows
         epoch_rows += rows
-        extra = _extra_lines(rows, stats, timescale)
+        extra = links + _extra_lines(rows, stats, timescale)
         if stats:
             audit, audit_lines = _audit(cond)
             extra += audit_lines
@@ -153,7 +209,7 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     write_csv(out / "pairs.csv", _pair_records(pair_frames))
     status = run_status_rows(records)
     write_csv(out / "runs.csv", status)
-    lines = header(root, status, len(conditions), failures)
+    lines = header(root, status, len(conditions), failures) + sources_lines(sweep_dirs([r.run.root for r in records]))
     if finals:
         write_csv(out / "final.csv", finals)
         lines += ["## Final epoch across conditions", "", final_table(finals), ""]
@@ -185,5 +241,4 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         lines += [f"The training-loss table could not be built ({type(err).__name__}: {err}).", ""]
     summary = "\n".join(lines + ["## Conditions", ""] + ["\n\n".join(sections)]) + "\n"
     atomic_write_text(out / "summary.md", summary)
-    log_report(root, out, (r.config for r in records))  # last: only reads the files above; never raises
-    return out / "summary.md"
+    atomic_write_text(out / "headline.txt", headline(finals) + "\n")

@@ -3,6 +3,7 @@ recorded with its reason, never fatal."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,14 +49,42 @@ def _is_run_dir(path: Path) -> bool:
     return any(p.is_file() for p in (run.config, path / ".hydra" / "config.yaml", run.metrics_csv, run.error_file))
 
 
+# Directories the search never enters: hidden ones (.git, .venv, .hydra), report folders (also the temporary
+# ones a report is built in), and installed software, which can hold files named config.yaml.
+_SKIP_NAMES = {"report", "site-packages", "dist-packages", "node_modules", "__pycache__"}
+
+
+def _skipped(path: Path) -> bool:
+    return path.name.startswith(".") or path.name in _SKIP_NAMES or (path / "pyvenv.cfg").is_file()
+
+
 def find_run_dirs(root: Path) -> list[Path]:
+    """Run dirs at or under `root`, not descending into a run dir, a hidden directory, a report folder, a
+    virtual environment or installed packages."""
     root = Path(root)
-    found = [root] if _is_run_dir(root) else []
-    for path in sorted(root.rglob("*")):
-        if path.is_dir() and "report" not in path.relative_to(root).parts[:1] and _is_run_dir(path) \
-                and not any(parent in found for parent in path.parents):
-            found.append(path)
-    return found
+    if _is_run_dir(root):
+        return [root]
+    found = []
+    for here, dirs, _ in os.walk(root):
+        keep = []
+        for name in sorted(dirs):
+            path = Path(here) / name
+            if _skipped(path):
+                continue
+            if _is_run_dir(path):
+                found.append(path)
+            else:
+                keep.append(name)
+        dirs[:] = keep  # os.walk descends only into these
+    return sorted(found)
+
+
+def sweep_dirs(runs: list[Path]) -> list[Path]:
+    """The sweep dirs the run dirs belong to: the nearest parent holding Hydra's multirun.yaml, else the parent."""
+    out = set()
+    for run in runs:
+        out.add(next((p for p in run.parents if (p / "multirun.yaml").is_file()), run.parent))
+    return sorted(out)
 
 
 def _stop(record: RunRecord, status: str, problem: str) -> RunRecord:

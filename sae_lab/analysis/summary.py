@@ -79,8 +79,10 @@ def final_row(cond: Condition, rows: list[dict], pairs: pd.DataFrame, stats: dic
     row = next(r for r in rows if r["epoch"] == epoch)
     return {"condition": cond.name, "epoch": epoch, "n_seeds": len(cond.members), "mmcs": float(values.mean()),
             "mmcs_sd": float(values.std(ddof=1)) if len(values) > 1 else float("nan"),
+            "mmcs_ci_low": row.get("mmcs_ci_low", float("nan")), "mmcs_ci_high": row.get("mmcs_ci_high", float("nan")),
             "mmcs_x_random": row["mmcs_x_random"], "l0": row["l0"], "fvu": row["fvu"],
-            "ce_loss_score": row.get("ce_loss_score", float("nan")), "verdict": verdict(stats)}
+            "ce_loss_score": row.get("ce_loss_score", float("nan")),
+            "alive_pct": 100 * float(row.get("alive_frac", float("nan"))), "verdict": verdict(stats)}
 
 
 def final_table(finals: list[dict]) -> str:
@@ -102,6 +104,27 @@ def _status_line(row: dict) -> str:
         return f"- {row['run_dir']}: failed: {row['problem']}"
     used = "its other files are reported" if row["used"] == "yes" else "left out"
     return f"- {row['run_dir']}: {row['status']} ({used}): {row['problem']}"
+
+
+def headline(finals: list[dict]) -> str:
+    """What a sweep's terminal output ends with (report/headline.txt): per condition, the final epoch's MMCS
+    [95% CI], × random, the verdict, FVU, CE loss score and alive %."""
+    lines = ["Final epoch per condition (full tables: summary.md):"]
+    for f in finals:
+        lines.append(f"  {f['condition']} (epoch {f['epoch']}, {f['n_seeds']} seeds): MMCS {f['mmcs']:.4f} "
+                     f"[{fmt(f['mmcs_ci_low'])}, {fmt(f['mmcs_ci_high'])}], {f['mmcs_x_random']:.3f}× random, "
+                     f"{f['verdict']}; FVU {f['fvu']:.4f}, CE loss score {fmt(f['ce_loss_score'])}, "
+                     f"alive {fmt(f['alive_pct'], '.1f')}%")
+    if not finals:
+        lines.append("  (no condition has two seeds with snapshots at a common epoch)")
+    return "\n".join(lines)
+
+
+def sources_lines(sweeps: list[Path]) -> list[str]:
+    """When the runs come from more than one sweep dir, which ones were combined."""
+    if len(sweeps) < 2:
+        return []
+    return [f"Runs combined from {len(sweeps)} sweep dirs: " + ", ".join(str(s) for s in sweeps) + ".", ""]
 
 
 def header(root: Path, status: list[dict], n_conditions: int, failures: list[str]) -> list[str]:

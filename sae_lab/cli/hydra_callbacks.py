@@ -1,4 +1,4 @@
-"""Hydra callback: after a multirun, write the cross-seed report of its sweep dir and print it."""
+"""Hydra callback: after a multirun, write the cross-seed report of its sweep dir and print its headline."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class SweepReport(Callback):
             print(f"The sweep finished but its report failed ({type(err).__name__}: {err}); "
                   f"rerun it with: python -m sae_lab.cli.report {sweep_dir}")
             return
-        print(summary.read_text())
+        print(summary.with_name("headline.txt").read_text(), end="")  # the long tables stay in summary.md
         print(f"Report: {summary.parent}")
 
 

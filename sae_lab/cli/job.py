@@ -12,13 +12,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sae_lab.artifacts import RunDir, atomic_write_text
+from sae_lab.cli.interrupts import INTERRUPTED_EXIT, restore_sigint
 from sae_lab.config import ConfigError, validate
+from sae_lab.errors import FAULT_EXIT, fault_sentence
 from sae_lab.integrations.slurm import ensure_report_job, record_slurm_job
 
 # Run dirs (resolved paths) of this process's jobs that failed (the sweep's exit code); SweepReport adds jobs that
 # failed in other processes (submitit), found by their error.txt.
 FAILED_JOBS: set[str] = set()
-INTERRUPTED_EXIT = 130  # the shell's code for "stopped by SIGINT"
 
 
 def write_hydra_record(run: RunDir, cfg: DictConfig, hydra_cfg: DictConfig) -> None:
@@ -46,13 +47,27 @@ def fail_job(run: RunDir, reason: str, detail: str | None = None) -> None:
 
 
 def run_task(cfg: DictConfig) -> None:
-    """The function Hydra calls once per job."""
+    """The function Hydra calls once per job. A fault of the machine (a full disk, a folder that became
+    unwritable) or Ctrl-C before training stops the process with one sentence and the resume command."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     hydra_cfg = HydraConfig.get()
     run = RunDir(Path(hydra_cfg.runtime.output_dir))
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    restore_sigint()  # from here Lightning (or the except below) turns Ctrl-C into the resume line
+    try:
+        _run_task(cfg, hydra_cfg, run, multirun)
+    except OSError as err:
+        print(f"error: {fault_sentence(err, resume_command(hydra_cfg, multirun))}", file=sys.stderr)
+        sys.exit(FAULT_EXIT)
+    except KeyboardInterrupt:
+        print(f"Interrupted before training finished. Resume with: {resume_command(hydra_cfg, multirun)}",
+              file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT)
+
+
+def _run_task(cfg: DictConfig, hydra_cfg: DictConfig, run: RunDir, multirun: bool) -> None:
     ensure_report_job(hydra_cfg, multirun)  # SLURM sweeps: the report is written even if the submitter is gone
     try:
         from sae_lab.training.run_state import check_same_experiment
@@ -107,6 +122,8 @@ def _train(cfg: DictConfig, run: RunDir, hydra_cfg: DictConfig, multirun: bool) 
             sys.exit(2)
         fail_job(run, str(err))
         return
+    except OSError:
+        raise  # the machine's fault, not the job's: run_task stops with one sentence
     except Exception as err:  # noqa: BLE001 - in a sweep, a crash fails its job, not the others
         if not multirun:
             raise

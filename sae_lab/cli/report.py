@@ -11,7 +11,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="sae-lab-report", description=__doc__)
     ap.add_argument("dir", type=Path, help="a sweep dir or any directory containing run dirs")
     ap.add_argument("--resamples", type=int, default=5000, help="bootstrap resamples (default 5000)")
-    ap.add_argument("--quiet", action="store_true", help="do not print the summary")
+    ap.add_argument("--quiet", action="store_true", help="print only where the report was written")
+    ap.add_argument("--full", action="store_true", help="print all of summary.md before the headline")
     args = ap.parse_args(argv)
     if not args.dir.is_dir():
         print(f"error: {args.dir} is not a directory; pass a sweep dir or a dir of runs.", file=sys.stderr)
@@ -28,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err.filename or args.dir}: {err.strerror or err}; the report needs to read the runs "
               f"and write {args.dir}/report.", file=sys.stderr)
         return 2
-    if not args.quiet:
+    if args.full:
         print(summary.read_text())
+    if not args.quiet:
+        print(summary.with_name("headline.txt").read_text(), end="")
     print(f"Report written to {summary.parent}")
     return 0
 

@@ -12,7 +12,10 @@ from pathlib import Path
 
 from sae_lab.config import CONF_DIR, CONFIG_GROUPS, ConfigError, group_choices
 
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _RANGE = re.compile(r"^(?P<key>[+~]*[\w.]+)=(?P<a>-?\d+)\.\.(?P<b>-?\d+)$")
+# Anything written like a range (`seed=a..b`, `seed=1..x`), but not a path such as `model.name=../dir`.
+_NOT_A_RANGE = re.compile(r"^(?P<key>[+~]*[\w.]+)=[\w+-]+\.\.[\w+-]+$")
 
 
 def _hydra_flags() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -51,9 +54,14 @@ def overrides_in(argv: Sequence[str]) -> list[int]:
 
 
 def rewrite_ranges(argv: Sequence[str]) -> list[str]:
-    """`key=a..b` -> `key=range(a,b+1)` (inclusive, as the user means it)."""
+    """`key=a..b` -> `key=range(a,b+1)` (inclusive, as the user means it); `a..b` that is not two integers
+    is refused here, before any sweep dir exists."""
     out, positions = [], set(overrides_in(argv))
     for i, arg in enumerate(argv):
+        bad = _NOT_A_RANGE.match(arg) if i in positions else None
+        if bad and not _RANGE.match(arg):
+            raise ConfigError(f"{arg} is not a range: write {bad['key']}=a..b with integers a <= b "
+                              f"(e.g. {bad['key']}=1..20).")
         m = _RANGE.match(arg) if i in positions else None
         if m:
             a, b = int(m["a"]), int(m["b"])
@@ -183,10 +191,47 @@ def prepare_argv(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> list[str]:
     return argv
 
 
+def check_sweep_values(argv: Sequence[str]) -> None:
+    """Every value a sweep lists (`-m seed=1,x`) has its key's type, checked against the schema before the
+    sweep dir exists; values of the right type that a job cannot use (k > d_sae) fail that job alone."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sae_lab.config import TrainConfig
+
+    schema = OmegaConf.structured(TrainConfig)
+    parsed = OverridesParser.create().parse_overrides([argv[i] for i in overrides_in(argv)])
+    for override in parsed:
+        key = override.key_or_group
+        if not isinstance(override.value(), ChoiceSweep) or key in CONFIG_GROUPS or key.startswith(("hydra", "sae.")):
+            continue
+        expected = OmegaConf.select(schema, key, default=None)
+        if isinstance(expected, bool | int | float | str):
+            for value in override.value().list:
+                try:
+                    OmegaConf.update(schema, key, value, merge=True)
+                except (OmegaConfBaseException, ValueError):
+                    raise ConfigError(f"{key} must be {_TYPE_WORDS[type(expected)]}, got {value!r}.") from None
+
+
+def _check_output_dirs(cfg, multirun: bool, swept: set[str]) -> None:  # noqa: ANN001 (a composed DictConfig)
+    """The run (or sweep) dir and the cache dir can be created and written, before anything is created."""
+    from sae_lab.errors import check_writable_dir
+
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    check_writable_dir(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir, key)
+    if "cache_dir" not in swept:
+        check_writable_dir(cfg.cache_dir, "cache_dir")
+
+
 def prevalidate(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
     """Compose and validate a single run's config before Hydra creates its run dir, so a rejected run
-    leaves no dir behind. Sweeps check each job (a bad job fails alone) and help flags skip this."""
-    if any(a in NO_RUN_FLAGS or a in MULTIRUN_FLAGS for a in argv):
+    leaves no dir behind; for every start, check that the run/sweep dir and the cache dir are writable.
+    Sweeps check their values' types here and each job's config in the job (a bad job fails alone); help
+    flags skip this."""
+    if any(a in NO_RUN_FLAGS for a in argv):
         return
     from hydra import compose, initialize_config_dir
 
@@ -197,14 +242,19 @@ def prevalidate(argv: Sequence[str], conf_dir: Path = CONF_DIR) -> None:
 
     parsed = OverridesParser.create().parse_overrides(overrides)
     sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
+    hydra_dirs = [argv[i] for i in overrides_in(argv) if argv[i].startswith(("hydra.run.dir=", "hydra.sweep.dir="))]
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            cfg = compose("train", overrides=[o for o in overrides if o not in sweeps], return_hydra_config=True)
+            cfg = compose("train", overrides=[o for o in overrides if o not in sweeps] + hydra_dirs,
+                          return_hydra_config=True)
     except Exception as err:  # noqa: BLE001 - Hydra's composition errors: one sentence, not a dump
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise ConfigError(f"The config could not be composed: {first}".rstrip(".") + ".") from None
-    if cfg.hydra.mode is not None and str(cfg.hydra.mode).endswith("MULTIRUN"):
-        return  # an experiment preset that sweeps: each job checks its own config
+    multirun = any(a in MULTIRUN_FLAGS for a in argv) or str(cfg.hydra.mode).endswith("MULTIRUN")
+    _check_output_dirs(cfg, multirun, swept={o.split("=", 1)[0] for o in sweeps})
+    if multirun:
+        check_sweep_values(argv)
+        return  # each job checks the rest of its own config (a bad job fails alone)
     if sweeps:
         raise ConfigError(f"{sweeps[0]} lists several values; add -m to run one job per value.")
     from omegaconf import open_dict
@@ -221,17 +271,30 @@ def main() -> None:
 
     import hydra
 
+    from sae_lab.cli.interrupts import INTERRUPTED_EXIT
     from sae_lab.cli.job import FAILED_JOBS, run_task
     from sae_lab.config import register_configs
+    from sae_lab.errors import FAULT_EXIT, fault_sentence
 
     try:
+        both = [a for a in sys.argv[1:] if a in MULTIRUN_FLAGS or a in ("-c", "--cfg", "-i", "--info", "-sc",
+                                                                       "--shell-completion")]
+        if len(both) > 1 and any(a in MULTIRUN_FLAGS for a in both):
+            raise ConfigError(f"{both[0]} and {both[1]} cannot be combined; drop -m to print the config of one job.")
         sys.argv[1:] = prepare_argv(sys.argv[1:])
         prevalidate(sys.argv[1:])
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     register_configs()
-    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(run_task)()
+    try:
+        hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(run_task)()
+    except KeyboardInterrupt:  # between a sweep's jobs (inside a job, run_task says how to resume)
+        print("Interrupted between jobs; run the same command again to resume the sweep.", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT)
+    except OSError as err:  # Hydra's own writing (the sweep dir's multirun.yaml) on a full or read-only disk
+        print(f"error: {fault_sentence(err)}", file=sys.stderr)
+        sys.exit(FAULT_EXIT)
     if FAILED_JOBS:
         print(f"{len(FAILED_JOBS)} job(s) failed; each run dir's error.txt says why.", file=sys.stderr)
         sys.exit(1)

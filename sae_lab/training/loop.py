@@ -142,7 +142,7 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
         print(f"{run.root} already finished its {cfg.budget.epochs} epochs; nothing to train. Its final metrics:")
         return done
     if cfg.d_sae_over_erank is None:  # else written once d_sae is known (below)
-        atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
+        atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))  # the values used, not ${...}
 
     subject = build_subject(cfg.model, device=device)
     hook = subject.hook_name(cfg.layer)
@@ -154,7 +154,7 @@ def train(cfg: DictConfig | dict, run_dir: str | Path, callbacks: list[L.Callbac
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if resolve_d_sae(cfg, train_acts) is not None:  # the SAE above only checked the options
-        atomic_write_text(run.config, OmegaConf.to_yaml(cfg))
+        atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))  # the values used, not ${...}
         sae = sae_class(subject.d_model, cfg.d_sae, member_seeds(cfg.seed, cfg.ensemble), k=cfg.k, cfg=sae_cfg)
     loggers = build_loggers(cfg, run)
     data = ActivationDataModule(train_acts, eval_acts, sae.data_batch_size(cfg.batch_size, len(train_acts)),
