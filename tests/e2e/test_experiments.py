@@ -32,6 +32,12 @@ def test_preset_runs_into_a_report(experiment, tmp_path, cache_dir):
     assert len(jobs) >= 2 and all((j / "metrics.csv").is_file() for j in jobs)
     assert "broken" in summary and "0 broken run(s)" in summary
     assert "## Final epoch across conditions" in summary
+    # Values that follow from the preset's config: every condition ends at budget.epochs=2, and the
+    # conditions' seeds add up to the members the jobs trained (seed=1,2 times each job's ensemble).
+    final = pd.read_csv(tmp_path / "report" / "final.csv")
+    configs = [OmegaConf.load(j / "config.yaml") for j in jobs]
+    assert (final["epoch"] == 2).all() and all(c.budget.epochs == 2 for c in configs)
+    assert final["n_seeds"].sum() == sum(c.ensemble for c in configs)
 
 
 def test_certificate_study_cells_come_from_the_run_dirs(tmp_path, cache_dir):
