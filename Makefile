@@ -73,7 +73,7 @@ reproduce-20seed: $(STAMP)
 	$(PY) train.py experiment=twenty_seeds
 
 # Table 4. No MODEL: the paper's grid on Pythia-410M layer 21 (needs the weights and wikitext-103).
-# MODEL=<model choice> [LAYER=<l>] [K=<k>]: the same protocol with d_sae = 1.25/2.5/5/10 x the subject's
+# MODEL=<model choice> [LAYER=<l>] [K=<k>] [ARGS=<more overrides>]: the same protocol with d_sae = 1.25/2.5/5/10 x the subject's
 # erank; MODEL=hf MODEL_NAME=<local dir> DATASET=<local dataset dir> for any local causal LM.
 # mod113 (d_sae 19..148) needs k <= 19, so its K defaults to 4.
 ifeq ($(MODEL),mod113)
@@ -84,7 +84,7 @@ SUBJECT = model=$(MODEL) $(if $(LAYER),layer=$(LAYER)) $(if $(MODEL_NAME),model.
 TABLE4_SUBJECT = $(SUBJECT) $(if $(K),k=$(K))
 
 reproduce-table4: $(STAMP)
-	$(PY) train.py $(if $(MODEL),experiment=table4_scaled $(TABLE4_SUBJECT),experiment=table4)
+	$(PY) train.py $(if $(MODEL),experiment=table4_scaled $(TABLE4_SUBJECT),experiment=table4) $(ARGS)
 
 # Table 3: the paper's five (model, layer) rows as three sweeps into one dir, then one report over all
 # (-m: a command-line list such as layer=1,10 needs it even with a MULTIRUN preset).

@@ -28,6 +28,7 @@ MARKS: list[tuple[str, tuple[str, ...]]] = [
     ("metrics/test_evt.py::test_within_three_standard_errors_of_monte_carlo[2304-16384]", ("slow",)),  # 1 min of MC
     ("data/test_cache_processes.py::test_cache_bigger_than_the_memory_budget", ("slow",)),  # a 30 s memory-bound build
     ("models/test_docs_lm.py::test_the_corpus_script_reproduces", ("slow",)),  # rebuilds the corpus (~30 s)
+    ("docs/test_readme.py::test_readme_commands", ("slow",)),  # runs the README's commands (~3 min); links: fast
 ]
 
 

@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from sae_lab.analysis import build_report, group_conditions, load_runs
+from sae_lab.analysis.build import figure_slug
 from sae_lab.artifacts import RunDir, atomic_save_tensors, write_csv
 from sae_lab.cli.report import main as report_main
 from sae_lab.metrics import evt_null
@@ -82,7 +83,8 @@ def test_report_values(runs_dir):
     text = summary.read_text()
     assert "1 broken run(s)" in text and "b3_broken" in text
     assert "### lr=0.001" in text and "### lr=0.002" in text
-    for name in ("timescale.png", "heatmap_lr=0.001.png", "matched_cosine_lr=0.002.png"):
+    for name in ("timescale.png", f"heatmap_{figure_slug('lr=0.001')}.png",
+                 f"matched_cosine_{figure_slug('lr=0.002')}.png"):
         assert (report / name).stat().st_size > 1000
 
 
