@@ -122,3 +122,18 @@ def test_ctrl_c_at_any_moment_of_the_start_is_one_line(tmp_path, cache_dir, dela
     assert len(said) == 1, err
     if (tmp_path / "run" / "config.yaml").exists():  # once a run dir holds a run, the line says how to resume
         assert "Resume with: python train.py" in said[0]
+
+
+@pytest.mark.parametrize("where", ["cache_dir", "hydra.run.dir"])
+def test_a_read_only_file_system_is_refused_before_anything_is_created(tmp_path, cache_dir, where):
+    disk = tmp_path / "ro"
+    _mount_tmpfs(disk, "1m")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True, capture_output=True)
+        args = {"cache_dir": str(cache_dir), "hydra.run.dir": str(tmp_path / "run")} | {where: str(disk / "x")}
+        proc = run_train(*QUICK, *(f"{k}={v}" for k, v in args.items()))
+        assert _one_sentence(proc, 2) == (f"error: {where}={disk / 'x'} cannot be created or written (the file "
+                                          f"system is read-only in {disk}); choose a writable folder.")
+        assert not (tmp_path / "run").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
