@@ -29,7 +29,7 @@ MARKS: list[tuple[str, tuple[str, ...]]] = [
     ("data/test_cache_processes.py::test_cache_bigger_than_the_memory_budget", ("slow",)),  # a 30 s memory-bound build
     ("models/test_docs_lm.py::test_the_corpus_script_reproduces", ("slow",)),  # rebuilds the corpus (~30 s)
     ("docs/test_readme.py::test_readme_commands", ("slow",)),  # runs the README's commands (~3 min); links: fast
-    ("faults/test_machine_faults.py::test_a_full_disk_mid_run", ("slow",)),  # a reference run and a resume (~40 s)  # runs the README's commands (~3 min); links: fast
+    ("faults/test_machine_faults.py::test_a_full_disk_mid_run", ("slow",)),  # a reference run and a resume (~40 s)
 ]
 
 
