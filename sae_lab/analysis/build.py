@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -140,7 +141,9 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
     root = Path(root)
     records = load_runs(root)
     final = report_dir(root)
-    token = f"{os.getpid()}-{secrets.token_hex(3)}"  # two writers (a SLURM report job and the submitter) never share
+    _remove_stale_temp_folders(root)
+    # host and pid: two writers (a SLURM report job and the submitter) never share a folder
+    token = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
     out, old = root / f".report.tmp-{token}", root / f".report.old-{token}"
     out.mkdir()
     try:
@@ -151,6 +154,27 @@ def build_report(root: str | Path, n_resamples: int = 5000, progress: bool = Tru
         raise
     log_report(root, final, (r.config for r in records))  # last: only reads the files above; never raises
     return final / "summary.md"
+
+
+_TEMP_NAME = re.compile(r"^\.report\.(tmp|old)-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{6}(-\d+)?$")
+
+
+def _remove_stale_temp_folders(root: Path) -> None:
+    """Temporary report folders of killed writers on this host (their process is gone)."""
+    for folder in [*root.glob(".report.tmp-*"), *root.glob(".report.old-*")]:
+        m = _TEMP_NAME.match(folder.name)
+        if m and m["host"] == socket.gethostname() and not _alive(int(m["pid"])):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _swap_in(new: Path, final: Path, old: Path, attempts: int = 5) -> None:

@@ -111,15 +111,16 @@ def test_sigkill_during_the_report_then_report_again_writes_it_whole(tmp_path, c
     out = report_dir(sweep)
     whole = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".md")}
     assert "summary.md" in whole and "trajectory.csv" in whole
-    for p in out.iterdir():
-        p.unlink()
     _killed("replace:summary.md:1", "-m", "sae_lab.cli.report", str(sweep), "--resamples", "200")
-    partial = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".md")}
-    assert "summary.md" not in partial and partial  # died writing the last file
-    assert all(whole[name] == data for name, data in partial.items())  # the files before it are whole
+    # The report is built in a temporary folder and swapped in whole: killed while writing its last file,
+    # it leaves report/ exactly as the previous report wrote it, and its half-built folder aside.
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".md")} == whole
+    (temp,) = sweep.glob(".report.tmp-*")
+    assert (temp / "trajectory.csv").is_file() and not (temp / "summary.md").exists()
     again = subprocess.run(report, cwd=ROOT, capture_output=True, text=True, timeout=600, env=_env())
     assert again.returncode == 0, again.stderr[-3000:]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".md")} == whole
+    assert list(sweep.glob(".report.*")) == []  # the killed writer's folder is cleared by the next report
 
 
 def _wait_for_epoch(run: RunDir, epoch: int, proc: subprocess.Popen, timeout: float = 300) -> None:
