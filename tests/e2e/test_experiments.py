@@ -1,10 +1,13 @@
 """Every experiment preset runs end to end on the smoke budget with tiny overrides, into a report."""
 
+import json
+
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
 from sae_lab.config import group_choices
+from sae_lab.config.experiment_keys import condition_of
 from tests.helpers.runs import run_train
 
 TINY = ["budget=smoke", "budget.epochs=2", "budget.eval_schedule=every", "d_sae=64", "k=4", "seed=1,2",
@@ -32,12 +35,17 @@ def test_preset_runs_into_a_report(experiment, tmp_path, cache_dir):
     assert len(jobs) >= 2 and all((j / "metrics.csv").is_file() for j in jobs)
     assert "broken" in summary and "0 broken run(s)" in summary
     assert "## Final epoch across conditions" in summary
-    # Values that follow from the preset's config: every condition ends at budget.epochs=2, and the
-    # conditions' seeds add up to the members the jobs trained (seed=1,2 times each job's ensemble).
+    # Values that follow from the preset's config: every condition ends at budget.epochs=2, and each
+    # condition's seeds are the distinct member seeds its jobs trained (job seed s with ensemble E trains
+    # s .. s+E-1, so seed=1,2 with ensemble=5 gives seeds 1..6).
     final = pd.read_csv(tmp_path / "report" / "final.csv")
     configs = [OmegaConf.load(j / "config.yaml") for j in jobs]
     assert (final["epoch"] == 2).all() and all(c.budget.epochs == 2 for c in configs)
-    assert final["n_seeds"].sum() == sum(c.ensemble for c in configs)
+    members: dict[str, set[int]] = {}
+    for c in configs:
+        key = json.dumps(condition_of(c), sort_keys=True, default=str)
+        members.setdefault(key, set()).update(range(c.seed, c.seed + c.ensemble))
+    assert sorted(final["n_seeds"]) == sorted(len(seeds) for seeds in members.values())
 
 
 def test_certificate_study_cells_come_from_the_run_dirs(tmp_path, cache_dir):
