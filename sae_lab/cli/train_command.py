@@ -12,7 +12,6 @@ from pathlib import Path
 
 from sae_lab.config import CONF_DIR, CONFIG_GROUPS, ConfigError, group_choices
 
-_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 _RANGE = re.compile(r"^(?P<key>[+~]*[\w.]+)=(?P<a>-?\d+)\.\.(?P<b>-?\d+)$")
 # Anything written like a range (`seed=a..b`, `seed=1..x`), but not a path such as `model.name=../dir`.
 _NOT_A_RANGE = re.compile(r"^(?P<key>[+~]*[\w.]+)=[\w+-]+\.\.[\w+-]+$")
@@ -200,6 +199,7 @@ def check_sweep_values(argv: Sequence[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from sae_lab.config import TrainConfig
+    from sae_lab.config.validation import TYPE_WORDS
 
     schema = OmegaConf.structured(TrainConfig)
     parsed = OverridesParser.create().parse_overrides([argv[i] for i in overrides_in(argv)])
@@ -213,7 +213,7 @@ def check_sweep_values(argv: Sequence[str]) -> None:
                 try:
                     OmegaConf.update(schema, key, value, merge=True)
                 except (OmegaConfBaseException, ValueError):
-                    raise ConfigError(f"{key} must be {_TYPE_WORDS[type(expected)]}, got {value!r}.") from None
+                    raise ConfigError(f"{key} must be {TYPE_WORDS[type(expected)]}, got {value!r}.") from None
 
 
 def _check_output_dirs(cfg, multirun: bool, swept: set[str]) -> None:  # noqa: ANN001 (a composed DictConfig)

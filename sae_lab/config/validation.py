@@ -15,7 +15,7 @@ from sae_lab.config.schema import _DEFAULT_LOGGER, _DEFAULT_MODEL, TrainConfig
 from sae_lab.errors import ConfigError
 
 _MISSING = object()
-_TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+TYPE_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
@@ -37,7 +37,7 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
             raise ConfigError(f"{key or 'a key'} is not a setting sae_lab knows; the keys are in "
                               "conf/train.yaml and its groups.") from None
         bad = OmegaConf.select(raw, key, default=None)
-        raise ConfigError(f"{key} must be {_TYPE_WORDS.get(type(expected), 'a valid value')}, "
+        raise ConfigError(f"{key} must be {TYPE_WORDS.get(type(expected), 'a valid value')}, "
                           f"got {bad!r}.") from None
 
     def need(ok: bool, sentence: str) -> None:
