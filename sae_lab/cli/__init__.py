@@ -1,4 +1,5 @@
-"""The command line: `python train.py` / `sae-lab-train` (train_command.py), one Hydra job (job.py), the
+"""The command line: `python train.py` / `sae-lab-train` (train_command.py; its overrides read in overrides.py,
+its config judged before any dir exists in prevalidation.py), one Hydra job (job.py), the
 sweep-end report hook (hydra_callbacks.py), `sae-lab-report` (report.py), `sae-lab-geometry`
 (geometry.py) and Ctrl-C before a run starts (interrupts.py).
 
@@ -21,5 +22,5 @@ def main() -> None:
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        return getattr(import_module("sae_lab.cli.train_command"), name)
+        return getattr(import_module("sae_lab.cli.overrides"), name)
     raise AttributeError(f"module 'sae_lab.cli' has no attribute {name!r}")

@@ -20,12 +20,12 @@ def register_configs() -> None:
     """Schemas for Hydra: budget, and one node per registered architecture (conf/sae/<name>.yaml
     extends schema/sae/<name>). They live under schema/ so that sweeps like sae='glob(*)' see
     only the real choices."""
-    from sae_lab.sae.registry import REGISTRY, schema_node
+    from sae_lab.sae.configs import config_classes, schema_node
 
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="schema/budget", name="budget", node=BudgetConfig)
-    for name in REGISTRY:
+    for name in config_classes():
         cs.store(group="schema/sae", name=name, node=schema_node(name))
 
 

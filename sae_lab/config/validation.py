@@ -51,15 +51,6 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
     sized = ratio is not None or merged.d_sae_over_d_model is not None  # d_sae is not known yet
     need(1 <= merged.k <= (math.inf if sized else merged.d_sae),
          f"k must be between 1 and d_sae={merged.d_sae}, got {merged.k}.")
-    subject = build_subject(merged.model)  # the subject reports its shape; constructors are cheap
-    n_layers = subject.n_layers
-    from sae_lab.config.subject_keys import resolve_subject_keys
-    resolve_subject_keys(merged, subject)  # d_sae_over_d_model and depth: keys that need the subject's shape
-    if merged.layer is None:
-        merged.layer = int(getattr(subject, "default_layer", n_layers - 1))
-    need(0 <= merged.layer < n_layers,
-         f"layer must be between 0 and {n_layers - 1} for model {merged.model.get('name', '?')}, "
-         f"got {merged.layer}.")
     need(merged.ensemble >= 1, f"ensemble must be an integer >= 1, got {merged.ensemble}.")
     need(merged.batch_size >= 1, f"batch_size must be an integer >= 1, got {merged.batch_size}.")
     need(merged.lr > 0 and math.isfinite(merged.lr), f"lr must be a positive number, got {merged.lr}.")
@@ -82,6 +73,16 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
          f"resample.pool must be none, shared or seed, got {merged.resample.pool!r}.")
     need(re.fullmatch(r"cpu|auto|mps|cuda(:\d+)?", merged.device) is not None,
          f"device must be cpu, auto, cuda, cuda:N or mps, got {merged.device!r}.")
+    # Last: building the subject imports its libraries (torch), so every value above is judged without them.
+    subject = build_subject(merged.model)  # the subject reports its shape; constructors are cheap
+    n_layers = subject.n_layers
+    from sae_lab.config.subject_keys import resolve_subject_keys
+    resolve_subject_keys(merged, subject)  # d_sae_over_d_model and depth: keys that need the subject's shape
+    if merged.layer is None:
+        merged.layer = int(getattr(subject, "default_layer", n_layers - 1))
+    need(0 <= merged.layer < n_layers,
+         f"layer must be between 0 and {n_layers - 1} for model {merged.model.get('name', '?')}, "
+         f"got {merged.layer}.")
     from sae_lab.config.devices import device_available
     from sae_lab.integrations.loggers import check_login  # here, so a missing login stops the run before its dir exists
 
@@ -93,30 +94,26 @@ def validate(cfg: DictConfig | dict[str, Any]) -> DictConfig:
 
 def _typed_sae(node: DictConfig) -> DictConfig:
     """The sae node as its architecture's typed config (own keys only, defaults filled in)."""
-    from sae_lab.sae.registry import architecture_config, schema_node
+    from sae_lab.sae.configs import sae_config, schema_node
 
     plain = OmegaConf.to_container(node, resolve=True)
     try:
-        cls, _ = architecture_config({k: v for k, v in plain.items() if k == "architecture"})
+        name, _ = sae_config({k: v for k, v in plain.items() if k == "architecture"})
+        typed = OmegaConf.merge(OmegaConf.structured(schema_node(name)), plain)  # type errors
+        _, config = sae_config(OmegaConf.to_container(typed))
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    typed = OmegaConf.merge(OmegaConf.structured(schema_node(cls.architecture)), plain)  # type errors
-    try:
-        _, sae_cfg = architecture_config(OmegaConf.to_container(typed))
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    return OmegaConf.create({"architecture": cls.architecture, **dataclasses.asdict(sae_cfg)})
+    return OmegaConf.create({"architecture": name, **dataclasses.asdict(config)})
 
 
 def _expected(schema: DictConfig, raw: DictConfig, key: str) -> Any:
     """The schema's value at a dotted key, for error messages (sae keys: the architecture's own)."""
     if key.startswith("sae."):
-        from sae_lab.sae.registry import REGISTRY
+        from sae_lab.sae.configs import config_classes
 
-        arch = OmegaConf.select(raw, "sae.architecture", default="topk")
-        cls = REGISTRY.get(arch)
-        if cls is not None:
-            return getattr(cls.config_class(), key.removeprefix("sae."), _MISSING)
+        config = config_classes().get(OmegaConf.select(raw, "sae.architecture", default="topk"))
+        if config is not None:
+            return getattr(config(), key.removeprefix("sae."), _MISSING)
     return OmegaConf.select(schema, key, default=_MISSING) if key else _MISSING
 
 

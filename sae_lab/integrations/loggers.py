@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
 
-from sae_lab.artifacts import RunDir
 from sae_lab.errors import ConfigError
 
 if TYPE_CHECKING:
     from lightning.pytorch.loggers import Logger
+
+    from sae_lab.artifacts import RunDir
 
 
 def build_loggers(cfg: DictConfig, run: RunDir) -> list[Logger]:

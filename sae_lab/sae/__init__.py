@@ -1,25 +1,27 @@
 """Dictionary learners on the member axis, one module per architecture, and their LightningModule.
 
-Importing this package imports every module in it, so each architecture module registers itself:
-adding one is its module plus its conf/sae yaml, nothing else."""
+Each architecture module registers itself (registry.py); `load_architectures()` imports them all. This
+package imports nothing on its own, so validating a config needs no torch: the names below are imported
+on first use (`from sae_lab.sae import TopKSAE` works as usual)."""
 
-import importlib
-import pkgutil
+from importlib import import_module
+from typing import Any
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("module",):  # the LightningModule imports Lightning: only on demand
-        importlib.import_module(f"{__name__}.{_module.name}")
+# name -> the module of this package that defines it
+_EXPORTS = {
+    "MemberLoss": "base", "MemberSAE": "base", "SAEOutput": "base", "SparseCodes": "base", "init_decoder": "base",
+    "SAEConfig": "registry", "REGISTRY": "registry", "architecture_class": "registry",
+    "architecture_config": "configs", "build_sae": "registry", "register": "registry",
+    "load_architectures": "registry",
+    "BatchTopKConfig": "batchtopk", "BatchTopKSAE": "batchtopk", "JumpReLUConfig": "jumprelu",
+    "JumpReLUSAE": "jumprelu", "MatryoshkaConfig": "matryoshka", "MatryoshkaSAE": "matryoshka",
+    "ReLUConfig": "relu", "ReLUSAE": "relu", "TopKConfig": "topk", "TopKSAE": "topk",
+}
+__all__ = sorted(_EXPORTS)
 
-# ruff: noqa: E402  (the re-exports below come after the registration loop on purpose)
-from sae_lab.sae.base import MemberLoss, MemberSAE, SAEConfig, SAEOutput, SparseCodes, init_decoder
-from sae_lab.sae.batchtopk import BatchTopKConfig, BatchTopKSAE
-from sae_lab.sae.jumprelu import JumpReLUConfig, JumpReLUSAE
-from sae_lab.sae.matryoshka import MatryoshkaConfig, MatryoshkaSAE
-from sae_lab.sae.registry import REGISTRY, architecture_class, architecture_config, build_sae, register
-from sae_lab.sae.relu import ReLUConfig, ReLUSAE
-from sae_lab.sae.topk import TopKConfig, TopKSAE
 
-__all__ = ["REGISTRY", "BatchTopKConfig", "BatchTopKSAE", "JumpReLUConfig", "JumpReLUSAE", "MatryoshkaConfig",
-           "MatryoshkaSAE", "MemberLoss", "MemberSAE", "ReLUConfig", "ReLUSAE", "SAEConfig", "SAEOutput",
-           "SparseCodes", "TopKConfig", "TopKSAE", "architecture_class", "architecture_config", "build_sae",
-           "init_decoder", "register"]
+def __getattr__(name: str) -> Any:  # PEP 562: a name is imported when first asked for
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import_module(f"{__name__}.registry").load_architectures()  # REGISTRY holds every architecture
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -15,23 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
 
 from sae_lab.metrics.consistency import self_consistency
-
-
-@dataclass
-class SAEConfig:
-    """Keys every architecture has; each architecture subclasses this with its own keys."""
-
-    tied: bool = False  # decoder = encoderᵀ (one shared parameter)
-    # The decoder is the subject's true dictionary, fixed (model=synthetic only): the encoder learns alone
-    # (the latent self-consistency paper's oracle-decoder setting).
-    oracle_decoder: bool = False
+from sae_lab.sae.registry import SAEConfig, config_keys  # noqa: F401 (re-exported: where architectures import them)
 
 
 class SAEOutput(NamedTuple):
@@ -57,10 +47,6 @@ def init_decoder(seed: int, d_sae: int, d_model: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(int(seed))
     w = torch.randn(d_sae, d_model, generator=gen)
     return w / w.norm(dim=-1, keepdim=True)
-
-
-def config_keys(config_class: type[SAEConfig]) -> list[str]:
-    return [f.name for f in dataclasses.fields(config_class)]
 
 
 class MemberSAE(nn.Module):

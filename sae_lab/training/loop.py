@@ -29,9 +29,9 @@ from sae_lab.data import ActivationDataModule, cached_activations
 from sae_lab.integrations.loggers import build_loggers, finish_loggers
 from sae_lab.models.protocol import SubjectModel
 from sae_lab.sae.base import MemberSAE
+from sae_lab.sae.configs import architecture_config
 from sae_lab.sae.export import export_members
 from sae_lab.sae.module import SAEModule
-from sae_lab.sae.registry import architecture_config
 from sae_lab.training.callbacks import CrossSeedAgreement, DeadFeatureResampler, EvalCallback, LastCheckpoint
 from sae_lab.training.callbacks.preemption import PreemptionCheckpoint
 from sae_lab.training.erank_sizing import adopt_recorded_d_sae, resolve_d_sae

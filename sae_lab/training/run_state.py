@@ -67,12 +67,12 @@ def _subject_defaults(target: str) -> dict:
 
 def _sae_defaults(architecture: str) -> dict:
     """{"sae.<key>": default} of the named architecture's config dataclass; {} for an unknown one."""
-    from sae_lab.sae.registry import REGISTRY
+    from sae_lab.sae.configs import config_classes
 
-    cls = REGISTRY.get(architecture)
-    if cls is None:
+    config = config_classes().get(architecture)
+    if config is None:
         return {}
-    return {f"sae.{f.name}": f.default for f in dataclasses.fields(cls.config_class)
+    return {f"sae.{f.name}": f.default for f in dataclasses.fields(config)
             if f.default is not dataclasses.MISSING}
 
 

@@ -27,12 +27,16 @@ def _modules() -> dict[str, Path]:
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the sae_lab modules it imports anywhere in its body (a package import counts as its
-    __init__; `from pkg import name` counts the submodule when `name` is one)."""
+    __init__; `from pkg import name` counts the submodule when `name` is one). Imports under
+    `if TYPE_CHECKING:` never run, so they are not edges."""
     mods = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in mods.items():
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]:
+            block.body = []
+        for node in ast.walk(tree):
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
