@@ -1,13 +1,11 @@
 """SAELens loads every architecture's export and reproduces sae_lab's codes and reconstructions.
 
-sae-lens pins transformer-lens < 4, so SAELens runs in its own venv (scripts/saelens_interop.py, as
-a subprocess): `SAE_LAB_SAELENS_PYTHON` if set, else <repo>/.venv-saelens, created on first use.
+SAELens runs in its own venv (tests/helpers/saelens_venv.py), scripts/saelens_interop.py as a subprocess.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from sae_lab.data import subject_activations
 from sae_lab.models import build_subject
 from sae_lab.sae.export import load_member
 from tests.helpers.runs import ROOT, train_smoke
+from tests.helpers.saelens_venv import saelens_python
 
 # sae_lab architecture -> the SAELens inference class its export must load as
 SAELENS_ARCHITECTURE = {"topk": "topk", "batchtopk": "jumprelu", "relu": "standard", "jumprelu": "jumprelu",
@@ -26,28 +25,6 @@ SAELENS_ARCHITECTURE = {"topk": "topk", "batchtopk": "jumprelu", "relu": "standa
 HOOK = "blocks.1.hook_resid_post"
 TOLERANCE = 1e-5
 N_TOKENS = 2048
-VENV = ROOT / ".venv-saelens"
-# torch first and pinned: sae-lens alone would pull the newest torch, a multi-GB CUDA build.
-INSTALLS = (["torch==2.13.0"], ["sae-lens"])
-
-
-def create_venv(venv: Path) -> None:
-    """python3 -m venv + torch + sae-lens; `.complete` marks a finished install (a half-built venv is redone)."""
-    subprocess.run(["python3", "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-    for packages in INSTALLS:
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *packages], check=True,
-                       timeout=1800)
-    (venv / ".complete").write_text("torch==2.13.0, sae-lens\n")
-
-
-def saelens_python() -> Path:
-    if os.environ.get("SAE_LAB_SAELENS_PYTHON"):
-        return Path(os.environ["SAE_LAB_SAELENS_PYTHON"])
-    if not (VENV / ".complete").is_file():
-        create_venv(VENV)
-    return VENV / "bin" / "python"
-
-
 @torch.no_grad()
 def write_case(cases: Path, name: str, run: RunDir, x: torch.Tensor) -> None:
     """case.json naming the export, and sae_lab's own reconstruction and active features of x.
