@@ -89,9 +89,9 @@ _BLOCK = 128
 
 @lru_cache(maxsize=4)
 def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """[n_resamples, n] counts as uint8 (a sequence drawn 256 times in one resample would need S < 26 or
-    so; checked): 8x less memory than float64, the same draws as one (n_resamples, n) call of the
-    generator, drawn a block of rows at a time (the generator's stream is the same)."""
+    """[n_resamples, n] counts as uint8, 8x less memory than float64 (a count is at most n, and above
+    255 only with negligible probability; checked), drawn a block of rows at a time: the generator's stream,
+    hence the draws, are those of one (n_resamples, n) call."""
     rng = np.random.default_rng(seed)
     counts = np.empty((n_resamples, n), dtype=np.uint8)
     for start in range(0, n_resamples, _BLOCK):

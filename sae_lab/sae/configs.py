@@ -19,8 +19,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from sae_lab.sae import registry
-from sae_lab.sae.registry import PACKAGE_DIR, REGISTRY, SAEConfig, architecture_modules, config_keys, load_architectures
+from sae_lab.sae.registry import (
+    PACKAGE_DIR,
+    REGISTRY,
+    SAEConfig,
+    architecture_modules,
+    architectures_loaded,
+    config_keys,
+    load_architectures,
+)
 
 if TYPE_CHECKING:
     from sae_lab.sae.base import MemberSAE
@@ -88,16 +95,16 @@ def read_index() -> dict[str, type[SAEConfig]] | None:
 
 def write_index() -> Path:
     """Write config_index.json from the architecture modules (atomically: the next start reads it)."""
-    tmp = INDEX_FILE.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(build_index(), indent=1) + "\n")
-    tmp.replace(INDEX_FILE)
+    from sae_lab.artifacts import atomic_write_text  # imports torch: fine here, the modules are imported anyway
+
+    atomic_write_text(INDEX_FILE, json.dumps(build_index(), indent=1) + "\n")
     return INDEX_FILE
 
 
 def config_classes() -> dict[str, type[SAEConfig]]:
     """{architecture: its config dataclass}, without importing torch while the config index is current;
     classes registered in this process (a notebook's own architecture) are included and win."""
-    if not registry.architectures_loaded():
+    if not architectures_loaded():
         indexed = read_index()
         if indexed is not None:
             return {**indexed, **{name: cls.config_class for name, cls in REGISTRY.items()}}
